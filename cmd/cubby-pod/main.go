@@ -1,0 +1,36 @@
+// Command cubby-pod is the per-pod init that cubbyd starts for every pod
+// sandbox: the pause process, the reaper and the CRI log writer at once (see
+// sandbox/podinit). Re-executed as `cubby-pod init` it is the container init
+// stage that becomes a container (see sandbox/containerinit).
+//
+// It is started by cubbyd only; its flags are not a user interface.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"cubby/sandbox/containerinit"
+	"cubby/sandbox/podinit"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		containerinit.Main() // never returns
+	}
+	var cfg podinit.Config
+	flag.StringVar(&cfg.ID, "id", "", "pod sandbox id")
+	flag.StringVar(&cfg.Dir, "dir", "", "pod state directory")
+	flag.StringVar(&cfg.Hostname, "hostname", "", "pod hostname")
+	flag.IntVar(&cfg.ReadyFD, "ready-fd", 0, "fd to report readiness on")
+	flag.Parse()
+	if cfg.ID == "" || cfg.Dir == "" {
+		fmt.Fprintln(os.Stderr, "cubby-pod: --id and --dir are required (it is started by cubbyd)")
+		os.Exit(2)
+	}
+	if err := podinit.Run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "cubby-pod %s: %v\n", cfg.ID, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/BurntSushi/toml"
+)
+
+// config is cubbyd's TOML configuration file. Flags override the paths.
+type config struct {
+	// Root holds persistent state: metadata, images, writable layers.
+	Root string `toml:"root"`
+	// State holds runtime state: sockets, pinned namespaces, mounts.
+	State string `toml:"state"`
+	// Listen is the CRI unix socket.
+	Listen string `toml:"listen"`
+	// CgroupParent is the parent cgroup of pods that name none.
+	CgroupParent string `toml:"cgroup_parent"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string      `toml:"log_level"`
+	Image    imageConfig `toml:"image"`
+	CNI      cniConfig   `toml:"cni"`
+}
+
+type imageConfig struct {
+	// InsecureRegistries are reached over plain HTTP ("host:port").
+	// Registries on loopback addresses always may be.
+	InsecureRegistries []string `toml:"insecure_registries"`
+	// Platform is the os/arch picked from multi-platform images.
+	Platform string `toml:"platform"`
+}
+
+type cniConfig struct {
+	// ConfDir holds CNI network configs; without one the built-in default
+	// bridge network is used.
+	ConfDir string   `toml:"conf_dir"`
+	BinDirs []string `toml:"bin_dirs"`
+	// DefaultBridge, DefaultSubnet and DefaultNetworkName shape the
+	// built-in default network.
+	DefaultBridge      string `toml:"default_bridge"`
+	DefaultSubnet      string `toml:"default_subnet"`
+	DefaultNetworkName string `toml:"default_network_name"`
+}
+
+func defaultConfig() config {
+	return config{
+		Root:         "/var/lib/cubby",
+		State:        "/run/cubby",
+		Listen:       "/run/cubby/cubby.sock",
+		CgroupParent: "/cubby",
+		LogLevel:     "info",
+		Image: imageConfig{
+			InsecureRegistries: []string{},
+			Platform:           "linux/amd64",
+		},
+		CNI: cniConfig{
+			ConfDir:            "/etc/cni/net.d",
+			BinDirs:            []string{"/opt/cni/bin", "/usr/lib/cni"},
+			DefaultBridge:      "cubby0",
+			DefaultSubnet:      "10.88.0.0/16",
+			DefaultNetworkName: "cubby",
+		},
+	}
+}
+
+// loadConfig reads path over the defaults; unknown keys are an error, so a
+// typo does not silently change nothing.
+func loadConfig(path string) (config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	md, err := toml.Decode(string(b), &cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return cfg, fmt.Errorf("config %s: unknown keys %v", path, undecoded)
+	}
+	return cfg, nil
+}

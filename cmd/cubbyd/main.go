@@ -1,0 +1,213 @@
+// Command cubbyd is the cubby CRI runtime daemon: it serves the CRI
+// RuntimeService and ImageService on a unix socket for kubelet and crictl.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/BurntSushi/toml"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cgroupmgr"
+	"cubby/cri/server"
+	"cubby/cri/store"
+	"cubby/netcni"
+	"cubby/rootfs"
+	"cubby/sandbox"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "cubbyd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		configPath  = flag.String("config", "", "TOML config file")
+		listen      = flag.String("listen", "", "CRI unix socket (overrides config)")
+		root        = flag.String("root", "", "persistent state directory (overrides config)")
+		state       = flag.String("state", "", "runtime state directory (overrides config)")
+		printConfig = flag.Bool("print-default-config", false, "print the default config and exit")
+	)
+	flag.Parse()
+	if *printConfig {
+		return toml.NewEncoder(os.Stdout).Encode(defaultConfig())
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	for flagVal, field := range map[string]*string{*listen: &cfg.Listen, *root: &cfg.Root, *state: &cfg.State} {
+		if flagVal != "" {
+			*field = flagVal
+		}
+	}
+	log := newLogger(cfg.LogLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return d.serve(ctx)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// daemon is cubbyd wired together.
+type daemon struct {
+	cfg    config
+	log    *slog.Logger
+	db     *store.DB
+	images *rootfs.Store
+	srv    *server.Server
+}
+
+func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	for _, dir := range []string{cfg.Root, cfg.State} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	podBinary, err := siblingBinary("cubby-pod")
+	if err != nil {
+		return nil, err
+	}
+	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
+		return nil, err
+	}
+	if d.images, err = rootfs.Open(rootfs.Config{
+		Root:               filepath.Join(cfg.Root, "images"),
+		InsecureRegistries: cfg.Image.InsecureRegistries,
+		Platform:           cfg.Image.Platform,
+	}); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	network, err := netcni.New(netcni.Config{
+		ConfDir:            cfg.CNI.ConfDir,
+		BinDirs:            cfg.CNI.BinDirs,
+		CacheDir:           filepath.Join(cfg.Root, "cni", "cache"),
+		DefaultBridge:      cfg.CNI.DefaultBridge,
+		DefaultSubnet:      cfg.CNI.DefaultSubnet,
+		DefaultNetworkName: cfg.CNI.DefaultNetworkName,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up CNI: %w", err)
+	}
+	cgroups, err := cgroupmgr.New()
+	if err != nil {
+		return nil, fmt.Errorf("set up cgroups: %w", err)
+	}
+	rt, err := sandbox.New(cfg.State, podBinary)
+	if err != nil {
+		return nil, err
+	}
+	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version}, server.Deps{
+		DB:      d.db,
+		Images:  d.images,
+		Network: network,
+		Cgroups: cgroups,
+		Runtime: rt,
+		Log:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// siblingBinary finds a binary installed next to cubbyd.
+func siblingBinary(name string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(filepath.Dir(self), name)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%s must be installed next to cubbyd: %w", name, err)
+	}
+	return path, nil
+}
+
+// serve serves CRI on the unix socket until ctx ends.
+func (d *daemon) serve(ctx context.Context) error {
+	ln, err := listenUnix(d.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	runtimeapi.RegisterRuntimeServiceServer(g, d.srv)
+	runtimeapi.RegisterImageServiceServer(g, d.srv)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(ln) }()
+	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", version)
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down")
+		g.GracefulStop()
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// listenUnix listens on path (mode 0660), replacing a stale socket.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (d *daemon) close() {
+	if d.srv != nil {
+		d.srv.Close()
+	}
+	if d.images != nil {
+		d.images.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
+	}
+}
+

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cri/store"
+	"cubby/rootfs"
+)
+
+// CreateContainer creates a container in a ready pod: its record, its
+// rootfs snapshot (mounted) and its OCI spec. Nothing runs until
+// StartContainer.
+func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	cfg := r.GetConfig()
+	if err := validateContainerConfig(cfg); err != nil {
+		return nil, err
+	}
+	p, err := s.objs.pod(r.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	podRec := p.status()
+	if podRec.State != store.PodReady {
+		return nil, fmt.Errorf("pod sandbox %q is not ready: %w", p.id, errFailedPrecondition)
+	}
+	img, err := s.images.Get(cfg.GetImage().GetImage())
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", cfg.GetImage().GetImage(), err)
+	}
+	cfgBytes, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode container config: %w", err)
+	}
+
+	id := newID()
+	logPath := ""
+	if dir, rel := p.config.GetLogDirectory(), cfg.GetLogPath(); dir != "" && rel != "" {
+		logPath = filepath.Join(dir, rel)
+	}
+	c := &container{
+		id:     id,
+		name:   containerName(cfg.GetMetadata(), p.config.GetMetadata()),
+		config: cfg,
+		exited: make(chan struct{}),
+		rec: store.Container{
+			ID:         id,
+			PodID:      p.id,
+			Config:     cfgBytes,
+			ImageRef:   cfg.GetImage().GetImage(),
+			ImageID:    img.ID,
+			LogPath:    logPath,
+			StopSignal: img.Config.StopSignal,
+			CgroupPath: path.Join(podRec.CgroupParent, id),
+			CreatedAt:  time.Now().UnixNano(),
+			State:      store.ContainerCreated,
+		},
+	}
+	if existing := s.objs.addContainer(c); existing != nil {
+		// kubelet retries a CreateContainer that outlived its deadline:
+		// hand back the container once it exists.
+		if existing.status().PodID == p.id {
+			return &runtimeapi.CreateContainerResponse{ContainerId: existing.id}, nil
+		}
+		return nil, fmt.Errorf("container name %q is reserved for %q: %w", c.name, existing.id, errAlreadyExists)
+	}
+	if err := s.createContainer(p, c, img); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", c.name, err)
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err error) {
+	if err := s.db.PutContainer(c.status()); err != nil {
+		s.objs.removeContainer(c)
+		return err
+	}
+	var undo undoStack
+	defer func() {
+		if err == nil {
+			return
+		}
+		if uerr := undo.run(); uerr != nil {
+			s.log.Error("cleanup of failed container incomplete", "container", c.id, "error", uerr)
+			_ = c.update(s.db, func(r *store.Container) {
+				r.State, r.Reason, r.Message = store.ContainerExited, "CreateError", err.Error()
+			})
+			c.markExited()
+			return
+		}
+		_ = s.db.DeleteContainer(c.id)
+		s.objs.removeContainer(c)
+	}()
+
+	if err := s.images.PrepareSnapshot(c.id, img.ID); err != nil {
+		return err
+	}
+	undo.push("rootfs snapshot", func(context.Context) error { return s.images.RemoveSnapshot(c.id) })
+	undo.push("bundle", func(context.Context) error { return s.rt.RemoveContainer(p.id, c.id) })
+	rootfsPath := s.rt.RootfsPath(c.id)
+	if err := s.images.MountSnapshot(c.id, rootfsPath); err != nil {
+		return err
+	}
+	undo.push("rootfs mount", func(context.Context) error { return s.images.UnmountSnapshot(rootfsPath) })
+	spec, err := s.containerSpec(specInput{pod: p, config: c.config, image: img, rootfs: rootfsPath, cgroupPath: c.status().CgroupPath})
+	if err != nil {
+		return err
+	}
+	return s.rt.WriteBundle(c.id, spec)
+}
+
+func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
+	if cfg == nil {
+		return fmt.Errorf("container config is missing: %w", errInvalidArgument)
+	}
+	if cfg.GetMetadata().GetName() == "" {
+		return fmt.Errorf("container metadata.name is empty: %w", errInvalidArgument)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return fmt.Errorf("container image is empty: %w", errInvalidArgument)
+	}
+	if lp := cfg.GetLogPath(); lp != "" && (filepath.IsAbs(lp) || !filepath.IsLocal(lp)) {
+		return fmt.Errorf("log path %q must be relative to the pod log directory: %w", lp, errInvalidArgument)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cri/store"
+)
+
+// StartContainer starts a created container: its cgroup, then its process,
+// forked by the pod init. A start that fails leaves the container EXITED
+// with reason StartError, as kubelet expects.
+func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	c, err := s.objs.container(r.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	rec := c.status()
+	if rec.State != store.ContainerCreated {
+		return nil, fmt.Errorf("container %q is %s, not created: %w", c.id, rec.State, errFailedPrecondition)
+	}
+	p, err := s.objs.pod(rec.PodID)
+	if err != nil {
+		return nil, err
+	}
+	if p.status().State != store.PodReady {
+		return nil, fmt.Errorf("pod sandbox %q of container %q is not ready: %w", p.id, c.id, errFailedPrecondition)
+	}
+	if err := s.startContainer(ctx, c, rec); err != nil {
+		now := time.Now().UnixNano()
+		_ = c.update(s.db, func(r *store.Container) {
+			r.State, r.StartedAt, r.FinishedAt = store.ContainerExited, now, now
+			r.ExitCode, r.Reason, r.Message = 128, "StartError", err.Error()
+		})
+		c.markExited()
+		return nil, fmt.Errorf("start container %q: %w", c.id, err)
+	}
+	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container) error {
+	spec, err := s.rt.ReadBundle(c.id)
+	if err != nil {
+		return err
+	}
+	if err := s.cgroups.Create(rec.CgroupPath, spec.Linux.Resources); err != nil {
+		return fmt.Errorf("create cgroup: %w", err)
+	}
+	procs, err := s.cgroups.ProcsFiles(rec.CgroupPath)
+	if err != nil {
+		return err
+	}
+	pid, err := s.rt.StartContainer(ctx, rec.PodID, c.id, rec.LogPath, procs)
+	if err != nil {
+		return err
+	}
+	if err := c.update(s.db, func(r *store.Container) {
+		r.State, r.Pid, r.StartedAt = store.ContainerRunning, pid, time.Now().UnixNano()
+	}); err != nil {
+		return err
+	}
+	s.monitor(c)
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package server implements the CRI RuntimeService and ImageService of
+// cubbyd: one file per RPC, each validating the request, mapping CRI types to
+// an OCI spec and our domain types, and calling the layers below (sandbox,
+// rootfs, netcni, cgroupmgr). Errors are mapped to gRPC codes in exactly one
+// place, the interceptor in instrument.go; handlers return wrapped sentinel
+// errors.
+//
+// Every pod and container has an in-memory object whose status is guarded by
+// its own lock, changed only through update (which persists the record in
+// the same step) and copied on read. No lock is held across CNI calls, mounts
+// or process starts.
+package server

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"cubby/cri/store"
+	"cubby/sandbox"
+)
+
+// monitor waits in the background for running container c to exit and
+// records its exit.
+func (s *Server) monitor(c *container) {
+	s.monitors.Add(1)
+	go func() {
+		defer s.monitors.Done()
+		podID := c.status().PodID
+		for {
+			exit, err := s.rt.WaitContainer(s.ctx, podID, c.id)
+			if err == nil {
+				s.recordExit(c, exit)
+				return
+			}
+			if s.ctx.Err() != nil {
+				return // cubbyd is shutting down; the next start resumes.
+			}
+			if errors.Is(err, sandbox.ErrPodNotRunning) {
+				s.settleExit(c)
+				return
+			}
+			s.log.Warn("wait for container", "container", c.id, "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// settleExit records the exit of a container whose pod init is stopped or
+// gone: the recorded exit if the pod init wrote one, else the container died
+// with its pod init.
+func (s *Server) settleExit(c *container) {
+	rec := c.status()
+	if rec.State != store.ContainerRunning {
+		return
+	}
+	exit, ok, err := s.rt.ContainerExit(rec.PodID, c.id)
+	if err != nil || !ok {
+		s.log.Warn("container exit not recorded; it died with its pod", "container", c.id, "error", err)
+		exit = sandbox.Exit{Pid: rec.Pid, Code: 137, Signal: 9, FinishedAt: time.Now().UnixNano()}
+	}
+	s.recordExit(c, exit)
+}
+
+func (s *Server) recordExit(c *container, exit sandbox.Exit) {
+	err := c.update(s.db, func(r *store.Container) {
+		if r.State == store.ContainerExited {
+			return
+		}
+		r.State = store.ContainerExited
+		r.ExitCode = exit.Code
+		r.FinishedAt = exit.FinishedAt
+		r.Reason = "Completed"
+		if exit.Code != 0 {
+			r.Reason = "Error"
+		}
+	})
+	if err != nil {
+		s.log.Error("record container exit", "container", c.id, "error", err)
+		return
+	}
+	c.markExited()
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// RemovePodSandbox stops the pod if needed, removes its containers and
+// everything the pod had on the host. Removing a pod that is gone succeeds.
+func (s *Server) RemovePodSandbox(ctx context.Context, r *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
+	p, err := s.objs.pod(r.GetPodSandboxId())
+	if errors.Is(err, errNotFound) {
+		return &runtimeapi.RemovePodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.removePod(ctx, p); err != nil {
+		return nil, fmt.Errorf("remove pod sandbox %q: %w", p.id, err)
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+func (s *Server) removePod(ctx context.Context, p *pod) error {
+	if err := s.stopPod(ctx, p); err != nil {
+		return err
+	}
+	for _, c := range s.objs.podContainers(p.id) {
+		if err := s.removeContainer(ctx, c); err != nil {
+			return err
+		}
+	}
+	rec := p.status()
+	if err := s.rt.RemovePod(p.id); err != nil {
+		return err
+	}
+	if p.config.GetLinux().GetCgroupParent() == "" {
+		if err := s.cgroups.Delete(rec.CgroupParent); err != nil {
+			return err
+		}
+	}
+	if err := s.db.DeletePod(p.id); err != nil {
+		return err
+	}
+	s.objs.removePod(p)
+	return nil
+}

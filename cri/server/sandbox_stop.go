@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cri/store"
+)
+
+// StopPodSandbox kills the pod's containers and its init, tears down its
+// network and releases its namespaces. Stopping a pod that is gone or
+// already stopped succeeds.
+func (s *Server) StopPodSandbox(ctx context.Context, r *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	p, err := s.objs.pod(r.GetPodSandboxId())
+	if errors.Is(err, errNotFound) {
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stopPod(ctx, p); err != nil {
+		return nil, fmt.Errorf("stop pod sandbox %q: %w", p.id, err)
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// stopPod brings pod p to NotReady with nothing of it left running. Every
+// step is idempotent, so a failed stop is finished by the next one.
+func (s *Server) stopPod(ctx context.Context, p *pod) error {
+	select {
+	case <-p.created:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rec := p.status()
+	// The pod init kills every container on shutdown and records their exits.
+	if err := s.rt.StopPod(ctx, p.id, rec.Pid); err != nil {
+		return err
+	}
+	for _, c := range s.objs.podContainers(p.id) {
+		s.settleExit(c)
+	}
+	if !rec.NetworkDone && rec.NetNS != "" {
+		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, rec.NetNS)); err != nil {
+			return err
+		}
+	}
+	if err := s.rt.ReleaseNamespaces(p.id); err != nil {
+		return err
+	}
+	if err := s.cgroups.Delete(rec.InitCgroup); err != nil {
+		return err
+	}
+	return p.update(s.db, func(r *store.Pod) {
+		r.State = store.PodNotReady
+		r.NetworkDone = true
+	})
+}

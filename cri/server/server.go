@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cgroupmgr"
+	"cubby/cri/store"
+	"cubby/netcni"
+	"cubby/rootfs"
+	"cubby/sandbox"
+)
+
+// Config is the CRI layer's share of cubbyd's configuration.
+type Config struct {
+	// DefaultCgroupParent is the cgroup under which pods without a
+	// cgroup_parent get their own cgroup, e.g. "/cubby".
+	DefaultCgroupParent string
+	// Version is cubby's version, reported by Version.
+	Version string
+}
+
+// Deps are the layers below the CRI layer.
+type Deps struct {
+	DB      *store.DB
+	Images  *rootfs.Store
+	Network *netcni.Manager
+	Cgroups *cgroupmgr.Manager
+	Runtime *sandbox.Runtime
+	Log     *slog.Logger
+}
+
+// Server serves the CRI runtime and image services.
+type Server struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	cfg     Config
+	db      *store.DB
+	images  *rootfs.Store
+	net     *netcni.Manager
+	cgroups *cgroupmgr.Manager
+	rt      *sandbox.Runtime
+	log     *slog.Logger
+	objs    *objects
+
+	// ctx ends when the server shuts down; it stops background monitors.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	monitors sync.WaitGroup
+}
+
+// New returns a server over deps and restores the pods and containers
+// recorded by an earlier run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:     cfg,
+		db:      deps.DB,
+		images:  deps.Images,
+		net:     deps.Network,
+		cgroups: deps.Cgroups,
+		rt:      deps.Runtime,
+		log:     deps.Log,
+		objs:    newObjects(),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	if err := s.recover(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("restore state: %w", err)
+	}
+	return s, nil
+}
+
+// Close stops the server's background work. Pods and containers keep running.
+func (s *Server) Close() {
+	s.cancel()
+	s.monitors.Wait()
+}
+
+// newID returns a random 64-hex-digit id, like containerd's.
+func newID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("read random: %v", err)) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}

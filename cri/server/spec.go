@@ -1,0 +1,282 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/rootfs"
+	"cubby/sandbox"
+	"cubby/sandbox/containerinit"
+)
+
+// specInput is everything a container's OCI spec is made from.
+type specInput struct {
+	pod        *pod
+	config     *runtimeapi.ContainerConfig
+	image      rootfs.Image
+	rootfs     string // mounted rootfs on the host
+	cgroupPath string
+}
+
+// containerSpec maps a CRI container config, its image and its pod to the
+// OCI spec the container init stage applies.
+func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
+	cfg := in.config
+	spec := containerinit.DefaultSpec(in.rootfs)
+
+	args, err := processArgs(cfg, in.image.Config)
+	if err != nil {
+		return nil, err
+	}
+	spec.Process.Args = args
+	spec.Process.Env = mergeEnv(spec.Process.Env, in.image.Config.Env, cfg.GetEnvs(), podHostname(in.pod.config))
+	spec.Process.Cwd = "/"
+	if wd := cfg.GetWorkingDir(); wd != "" {
+		spec.Process.Cwd = wd
+	} else if wd := in.image.Config.WorkingDir; wd != "" {
+		spec.Process.Cwd = wd
+	}
+
+	sc := cfg.GetLinux().GetSecurityContext()
+	user, err := containerUser(in.rootfs, sc, in.image.Config.User)
+	if err != nil {
+		return nil, err
+	}
+	spec.Process.User = user
+	spec.Root.Readonly = sc.GetReadonlyRootfs()
+	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
+	if err := applyCapabilities(spec.Process.Capabilities, sc.GetCapabilities()); err != nil {
+		return nil, err
+	}
+
+	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
+	for _, m := range cfg.GetMounts() {
+		mnt, err := bindMount(m)
+		if err != nil {
+			return nil, err
+		}
+		spec.Mounts = append(spec.Mounts, mnt)
+	}
+
+	spec.Linux.CgroupsPath = in.cgroupPath
+	spec.Linux.Resources = linuxResources(cfg.GetLinux().GetResources())
+	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
+		v := int(adj)
+		spec.Process.OOMScoreAdj = &v
+	}
+	spec.Annotations = cfg.GetAnnotations()
+	return spec, nil
+}
+
+// processArgs is the command as Docker and kubelet define it: the config's
+// command replaces the image entrypoint, the config's args replace the
+// image cmd (and drop it when only the command is given).
+func processArgs(cfg *runtimeapi.ContainerConfig, img rootfs.ImageConfig) ([]string, error) {
+	var args []string
+	switch {
+	case len(cfg.GetCommand()) > 0:
+		args = append(append(args, cfg.GetCommand()...), cfg.GetArgs()...)
+	case len(cfg.GetArgs()) > 0:
+		args = append(append(args, img.Entrypoint...), cfg.GetArgs()...)
+	default:
+		args = append(append(args, img.Entrypoint...), img.Cmd...)
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no command specified and the image has none: %w", errInvalidArgument)
+	}
+	return args, nil
+}
+
+// mergeEnv layers environments: defaults, then the image's, then the
+// config's; a later key replaces an earlier one in place.
+func mergeEnv(defaults, image []string, config []*runtimeapi.KeyValue, hostname string) []string {
+	var out []string
+	index := map[string]int{}
+	set := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			return
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range defaults {
+		set(kv)
+	}
+	set("HOSTNAME=" + hostname)
+	for _, kv := range image {
+		set(kv)
+	}
+	for _, kv := range config {
+		set(kv.GetKey() + "=" + string(kv.GetValue()))
+	}
+	return out
+}
+
+// containerUser resolves the user the container runs as: the security
+// context's uid or name (with its group), else the image's USER.
+func containerUser(rootfsPath string, sc *runtimeapi.LinuxContainerSecurityContext, imageUser string) (specs.User, error) {
+	user := imageUser
+	switch {
+	case sc.GetRunAsUser() != nil:
+		user = fmt.Sprint(sc.GetRunAsUser().GetValue())
+	case sc.GetRunAsUsername() != "":
+		user = sc.GetRunAsUsername()
+	}
+	if g := sc.GetRunAsGroup(); g != nil {
+		name, _, _ := strings.Cut(user, ":")
+		user = fmt.Sprintf("%s:%d", name, g.GetValue())
+	}
+	var extra []uint32
+	for _, g := range sc.GetSupplementalGroups() {
+		extra = append(extra, uint32(g))
+	}
+	u, err := sandbox.ResolveUser(rootfsPath, user, extra)
+	if err != nil {
+		return specs.User{}, fmt.Errorf("resolve user %q: %w", user, err)
+	}
+	return u, nil
+}
+
+// applyCapabilities adds and drops capabilities named the CRI way ("NET_ADMIN"
+// or "CAP_NET_ADMIN", "ALL").
+func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability) error {
+	if caps == nil || c == nil {
+		return nil
+	}
+	sets := []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted}
+	norm := func(n string) string {
+		n = strings.ToUpper(n)
+		if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
+			n = "CAP_" + n
+		}
+		return n
+	}
+	for _, d := range c.GetDropCapabilities() {
+		d = norm(d)
+		for _, set := range sets {
+			kept := (*set)[:0]
+			for _, have := range *set {
+				if d != "CAP_ALL" && d != "ALL" && have != d {
+					kept = append(kept, have)
+				}
+			}
+			*set = kept
+		}
+	}
+	for _, a := range c.GetAddCapabilities() {
+		a = norm(a)
+		if a == "ALL" {
+			return fmt.Errorf("adding ALL capabilities is not supported yet: %w", errInvalidArgument)
+		}
+		for _, set := range sets {
+			if !containsString(*set, a) {
+				*set = append(*set, a)
+			}
+		}
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// podFileMounts bind-mounts the pod's hostname, hosts and resolv.conf,
+// unless the config mounts something there itself.
+func (s *Server) podFileMounts(podID string, cfg *runtimeapi.ContainerConfig) []specs.Mount {
+	taken := map[string]bool{}
+	for _, m := range cfg.GetMounts() {
+		taken[m.GetContainerPath()] = true
+	}
+	var out []specs.Mount
+	for _, f := range []struct{ name, dest string }{
+		{hostnameFile, "/etc/hostname"}, {hostsFile, "/etc/hosts"}, {resolvConfFile, "/etc/resolv.conf"},
+	} {
+		if taken[f.dest] {
+			continue
+		}
+		out = append(out, specs.Mount{
+			Destination: f.dest,
+			Type:        "bind",
+			Source:      s.rt.PodFilePath(podID, f.name),
+			Options:     []string{"rbind", "rprivate", "rw"},
+		})
+	}
+	return out
+}
+
+// bindMount maps a CRI volume mount to an OCI bind mount.
+func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
+	if m.GetContainerPath() == "" || !strings.HasPrefix(m.GetContainerPath(), "/") {
+		return specs.Mount{}, fmt.Errorf("mount container path %q must be absolute: %w", m.GetContainerPath(), errInvalidArgument)
+	}
+	if m.GetHostPath() == "" {
+		return specs.Mount{}, fmt.Errorf("mount for %q has no host path: %w", m.GetContainerPath(), errInvalidArgument)
+	}
+	opts := []string{"rbind"}
+	switch m.GetPropagation() {
+	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+		opts = append(opts, "rshared")
+	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+		opts = append(opts, "rslave")
+	default:
+		opts = append(opts, "rprivate")
+	}
+	if m.GetReadonly() {
+		opts = append(opts, "ro")
+	} else {
+		opts = append(opts, "rw")
+	}
+	return specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: m.GetHostPath(), Options: opts}, nil
+}
+
+// linuxResources maps CRI resources to OCI ones; unset values stay unset.
+func linuxResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
+	if r == nil {
+		return nil
+	}
+	out := &specs.LinuxResources{}
+	if v := r.GetMemoryLimitInBytes(); v > 0 {
+		out.Memory = &specs.LinuxMemory{Limit: &v}
+		if sw := r.GetMemorySwapLimitInBytes(); sw > 0 {
+			out.Memory.Swap = &sw
+		}
+	}
+	cpu := &specs.LinuxCPU{}
+	hasCPU := false
+	if v := uint64(r.GetCpuShares()); v > 0 {
+		cpu.Shares, hasCPU = &v, true
+	}
+	if v := r.GetCpuQuota(); v > 0 {
+		cpu.Quota, hasCPU = &v, true
+	}
+	if v := uint64(r.GetCpuPeriod()); v > 0 {
+		cpu.Period, hasCPU = &v, true
+	}
+	if r.GetCpusetCpus() != "" {
+		cpu.Cpus, hasCPU = r.GetCpusetCpus(), true
+	}
+	if r.GetCpusetMems() != "" {
+		cpu.Mems, hasCPU = r.GetCpusetMems(), true
+	}
+	if hasCPU {
+		out.CPU = cpu
+	}
+	for _, h := range r.GetHugepageLimits() {
+		out.HugepageLimits = append(out.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
+	}
+	if len(r.GetUnified()) > 0 {
+		out.Unified = r.GetUnified()
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+// Package control is the protocol between cubbyd and a pod's cubby-pod init:
+// the request and response messages sent over the pod's control socket, and
+// the files under the pod directory that both sides read (exit records).
+//
+// One request per connection, JSON encoded:
+//
+//	cubbyd                         cubby-pod (ctl.sock)
+//	  │── Request{Op:"start"} ───────▶│ fork container init, wait for execve
+//	  │◀──────── Response{Pid} ───────│
+//	  │── Request{Op:"wait"} ────────▶│ blocks until the container exits
+//	  │◀──────── Response{Exit} ──────│ (exit also written to exit.json)
+//
+// The package is linked into cubby-pod: it stays dependency-free.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// Ops understood by cubby-pod.
+const (
+	OpPing     = "ping"     // liveness
+	OpStart    = "start"    // start a container from a bundle
+	OpKill     = "kill"     // signal a container's init process
+	OpWait     = "wait"     // block until a container has exited
+	OpShutdown = "shutdown" // kill every container, then exit
+)
+
+// Request is one call to cubby-pod.
+type Request struct {
+	Op string `json:"op"`
+	// ID is the container the op applies to.
+	ID string `json:"id,omitempty"`
+	// Bundle is the directory holding the container's config.json (start).
+	Bundle string `json:"bundle,omitempty"`
+	// LogPath is the CRI log file of the container (start).
+	LogPath string `json:"logPath,omitempty"`
+	// CgroupProcsFiles are written with the container's pid before it runs (start).
+	CgroupProcsFiles []string `json:"cgroupProcsFiles,omitempty"`
+	// Signal to send (kill).
+	Signal int `json:"signal,omitempty"`
+}
+
+// Response answers a Request. Error is set when the op failed.
+type Response struct {
+	Error string `json:"error,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+	Exit  *Exit  `json:"exit,omitempty"`
+}
+
+// Exit is how a container's init process ended.
+type Exit struct {
+	Pid int `json:"pid"`
+	// Code is the exit status, or 128+signal when killed by a signal.
+	Code int32 `json:"code"`
+	// Signal is the terminating signal, 0 if the process exited.
+	Signal int `json:"signal,omitempty"`
+	// FinishedAt is the reap time in Unix nanoseconds.
+	FinishedAt int64 `json:"finishedAt"`
+}
+
+// ErrNotRunning is returned by Call when no cubby-pod answers on the socket.
+var ErrNotRunning = errors.New("pod init is not running")
+
+// Layout of a pod directory (under cubbyd's --state).
+const (
+	SocketName = "ctl.sock"
+	// ContainersDir holds one directory per container with its exit record.
+	ContainersDir = "containers"
+	exitName      = "exit.json"
+)
+
+// SocketPath is the control socket of the pod whose directory is podDir.
+func SocketPath(podDir string) string { return filepath.Join(podDir, SocketName) }
+
+// ExitPath is where cubby-pod records the exit of container id.
+func ExitPath(podDir, id string) string {
+	return filepath.Join(podDir, ContainersDir, id, exitName)
+}
+
+// Call sends req to the cubby-pod listening on socket and returns its answer.
+// An error in the answer is returned as an error.
+func Call(ctx context.Context, socket string, req Request) (Response, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return Response{}, fmt.Errorf("send %s: %w", req.Op, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		return Response{}, fmt.Errorf("%s: read answer: %w", req.Op, err)
+	}
+	if resp.Error != "" {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// WriteExit records e for container id atomically (temp file, fsync, rename).
+func WriteExit(podDir, id string, e Exit) error {
+	path := ExitPath(podDir, id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b, 0o600)
+}
+
+// ReadExit returns the recorded exit of container id; ok is false when the
+// container has not exited (or its pod directory is gone).
+func ReadExit(podDir, id string) (e Exit, ok bool, err error) {
+	b, err := os.ReadFile(ExitPath(podDir, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return Exit{}, false, nil
+	}
+	if err != nil {
+		return Exit{}, false, err
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Exit{}, false, fmt.Errorf("decode exit record of %q: %w", id, err)
+	}
+	return e, true, nil
+}
+
+// WriteFileAtomic writes data to path so that a crash leaves either the old
+// or the new content: temp file in the same directory, fsync, rename.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,295 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/control"
+)
+
+// Runtime starts pod inits and containers under one state directory.
+type Runtime struct {
+	stateDir  string
+	podBinary string
+}
+
+// New returns a Runtime keeping its runtime state under stateDir and starting
+// podBinary (cubby-pod) for every pod.
+func New(stateDir, podBinary string) (*Runtime, error) {
+	if _, err := os.Stat(podBinary); err != nil {
+		return nil, fmt.Errorf("pod init binary: %w", err)
+	}
+	for _, d := range []string{"pods", "containers"} {
+		if err := os.MkdirAll(filepath.Join(stateDir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &Runtime{stateDir: stateDir, podBinary: podBinary}, nil
+}
+
+// PodDir is the state directory of pod id.
+func (r *Runtime) PodDir(id string) string { return filepath.Join(r.stateDir, "pods", id) }
+
+// pinnedNamespaces are the pod namespaces bind-mounted to files, in the
+// order they are pinned.
+var pinnedNamespaces = []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.PIDNamespace}
+
+// nsProcName maps a namespace type to its name under /proc/<pid>/ns.
+func nsProcName(t specs.LinuxNamespaceType) string {
+	switch t {
+	case specs.NetworkNamespace:
+		return "net"
+	case specs.PIDNamespace:
+		return "pid"
+	default:
+		return string(t)
+	}
+}
+
+// NamespacePath is the file that pod id's namespace t is pinned to.
+func (r *Runtime) NamespacePath(id string, t specs.LinuxNamespaceType) string {
+	return filepath.Join(r.PodDir(id), "ns", nsProcName(t))
+}
+
+// PodOptions describe a pod init to start.
+type PodOptions struct {
+	ID       string
+	Hostname string
+	// CgroupProcsFiles are the cgroup.procs files of the pod init's own
+	// (leaf) cgroup.
+	CgroupProcsFiles []string
+}
+
+// Pod is a started pod init.
+type Pod struct {
+	Pid int
+	// Namespaces maps each pinned namespace to its file.
+	Namespaces map[specs.LinuxNamespaceType]string
+}
+
+// podStartTimeout bounds the wait for a new pod init to listen.
+const podStartTimeout = 10 * time.Second
+
+// StartPod starts the pod init of opts.ID in new net, ipc, uts and pid
+// namespaces and pins them to files. On error nothing is left running or
+// mounted; the pod directory stays for RemovePod.
+func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
+	dir := r.PodDir(opts.ID)
+	if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o700); err != nil {
+		return Pod{}, fmt.Errorf("create pod directory: %w", err)
+	}
+	proc, err := r.spawnPodInit(ctx, opts, dir)
+	if err != nil {
+		return Pod{}, err
+	}
+	pod := Pod{Pid: proc.Pid, Namespaces: map[specs.LinuxNamespaceType]string{}}
+	for _, t := range pinnedNamespaces {
+		path := r.NamespacePath(opts.ID, t)
+		if err := pinNamespace(proc.Pid, nsProcName(t), path); err != nil {
+			_ = proc.Kill()
+			_ = r.ReleaseNamespaces(opts.ID)
+			return Pod{}, fmt.Errorf("pin %s namespace of pod %q: %w", t, opts.ID, err)
+		}
+		pod.Namespaces[t] = path
+	}
+	return pod, nil
+}
+
+func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string) (*os.Process, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, "init.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open pod init log: %w", err)
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+
+	args := []string{"cubby-pod", "--id", opts.ID, "--dir", dir, "--ready-fd", "3"}
+	if opts.Hostname != "" {
+		args = append(args, "--hostname", opts.Hostname)
+	}
+	proc, err := os.StartProcess(r.podBinary, args, &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: []*os.File{devnull, logf, logf, readyW},
+		Sys: &unix.SysProcAttr{
+			// Its own session: signals to cubbyd's process group (a
+			// terminal's ^C, a test harness) never reach the pod.
+			Setsid:     true,
+			Cloneflags: unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWPID,
+		},
+	})
+	readyW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
+	}
+	// cubbyd is the parent until it restarts: reap the pod init when it ends.
+	go func() { _, _ = proc.Wait() }()
+
+	fail := func(err error) (*os.Process, error) {
+		_ = proc.Kill()
+		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
+	}
+	for _, f := range opts.CgroupProcsFiles {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(proc.Pid)), 0); err != nil {
+			return fail(fmt.Errorf("join cgroup %s: %w", f, err))
+		}
+	}
+	msg, err := readReady(ctx, readyR)
+	if err != nil {
+		return fail(err)
+	}
+	if msg != "ok" {
+		return fail(errors.New(msg))
+	}
+	return proc, nil
+}
+
+// readReady reads the pod init's one-line readiness report.
+func readReady(ctx context.Context, r *os.File) (string, error) {
+	deadline := time.Now().Add(podStartTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := r.SetReadDeadline(deadline); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line != "" {
+		return line, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("pod init did not report ready (see init.log): %w", err)
+	}
+	return "", errors.New("pod init reported nothing")
+}
+
+// pinNamespace bind-mounts /proc/<pid>/ns/<name> onto path, so that the
+// namespace outlives the process and can be joined by path.
+func pinNamespace(pid int, name, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	src := fmt.Sprintf("/proc/%d/ns/%s", pid, name)
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s to %s: %w", src, path, err)
+	}
+	return nil
+}
+
+// ReleaseNamespaces unmounts and removes the pod's namespace files.
+// Idempotent.
+func (r *Runtime) ReleaseNamespaces(id string) error {
+	var errs []error
+	for _, t := range pinnedNamespaces {
+		path := r.NamespacePath(id, t)
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", path, err))
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// podStopTimeout bounds a graceful pod init shutdown.
+const podStopTimeout = 15 * time.Second
+
+// StopPod kills every container of pod id, then its pod init (pid, as
+// recorded at start). Idempotent: a pod init that is gone is success.
+func (r *Runtime) StopPod(ctx context.Context, id string, pid int) error {
+	ctx, cancel := context.WithTimeout(ctx, podStopTimeout)
+	defer cancel()
+	_, err := control.Call(ctx, control.SocketPath(r.PodDir(id)), control.Request{Op: control.OpShutdown})
+	if err != nil && !errors.Is(err, control.ErrNotRunning) {
+		// Fall through to the kill: the pod must stop.
+		err = fmt.Errorf("shut down pod init of %q: %w", id, err)
+	} else {
+		err = nil
+	}
+	if pid > 0 && isPodInit(pid, id) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		for isPodInit(pid, id) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("pod init %d of %q did not exit: %w", pid, id, ctx.Err())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return err
+}
+
+// isPodInit tells whether pid is still the (unreaped) pod init of pod id;
+// a reused pid belongs to another process and is left alone.
+func isPodInit(pid int, id string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return false // gone, or a zombie
+	}
+	args := strings.Split(string(b), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--id" && args[i+1] == id {
+			return true
+		}
+	}
+	return false
+}
+
+// PodRunning tells whether pod id's init answers on its control socket.
+func (r *Runtime) PodRunning(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := control.Call(ctx, control.SocketPath(r.PodDir(id)), control.Request{Op: control.OpPing})
+	return err == nil
+}
+
+// RemovePod removes everything StartPod made for pod id. The pod must be
+// stopped. Idempotent.
+func (r *Runtime) RemovePod(id string) error {
+	if err := r.ReleaseNamespaces(id); err != nil {
+		return fmt.Errorf("remove pod %q: %w", id, err)
+	}
+	if err := os.RemoveAll(r.PodDir(id)); err != nil {
+		return fmt.Errorf("remove pod %q: %w", id, err)
+	}
+	return nil
+}
+
+// PodFilePath is the path of file name in pod id's directory.
+func (r *Runtime) PodFilePath(id, name string) string { return filepath.Join(r.PodDir(id), name) }
+
+// WritePodFile writes a file that the pod's containers bind-mount (hosts,
+// resolv.conf, hostname) into pod id's directory, atomically.
+func (r *Runtime) WritePodFile(id, name string, data []byte) error {
+	if err := os.MkdirAll(r.PodDir(id), 0o700); err != nil {
+		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
+	}
+	if err := control.WriteFileAtomic(r.PodFilePath(id, name), data, 0o644); err != nil {
+		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+// Package podinit is cubby-pod, the per-pod init, as a library: the one
+// process per pod sandbox that holds the pod's namespaces, starts and reaps
+// its containers and writes their CRI logs.
+//
+// It runs in the pod's own net, ipc, uts and pid namespaces (cubbyd cloned it
+// into them) and in the host mount namespace. It is PID 1 of the pod's pid
+// namespace, so when it dies the kernel kills every container of the pod:
+// nothing outlives the pod init.
+//
+//	cubbyd ──ctl.sock──▶ podinit.Server
+//	                        │ start: containerinit.Start (re-exec in new mnt+pid ns)
+//	                        │ reaper: wait4(-1) on SIGCHLD → exit.json
+//	                        └ log copiers: container stdout/stderr pipes → CRI log
+//
+// cubbyd is not its parent in any way that matters: it can die and come back
+// while containers run, their pipes end here.
+//
+// Everything linked into cubby-pod is per-pod memory, so this package keeps
+// to the standard library, x/sys and the OCI spec types.
+package podinit
