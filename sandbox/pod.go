@@ -146,6 +146,9 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 
 	fail := func(err error) (*os.Process, error) {
 		_ = proc.Kill()
+		if out := tail(filepath.Join(dir, "init.log"), 512); out != "" {
+			err = fmt.Errorf("%w (pod init said: %s)", err, out)
+		}
 		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
 	}
 	for _, f := range opts.CgroupProcsFiles {
@@ -292,4 +295,19 @@ func (r *Runtime) WritePodFile(id, name string, data []byte) error {
 		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
 	}
 	return nil
+}
+
+// tail returns the last n bytes of file, trimmed; "" if unreadable.
+func tail(file string, n int64) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, 0)
+	}
+	b := make([]byte, n)
+	m, _ := f.Read(b)
+	return strings.TrimSpace(string(b[:m]))
 }

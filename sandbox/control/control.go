@@ -21,6 +21,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Ops understood by cubby-pod.
@@ -87,8 +89,7 @@ func ExitPath(podDir, id string) string {
 // Call sends req to the cubby-pod listening on socket and returns its answer.
 // An error in the answer is returned as an error.
 func Call(ctx context.Context, socket string, req Request) (Response, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", socket)
+	conn, err := dialUnix(ctx, socket)
 	if err != nil {
 		return Response{}, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
@@ -168,4 +169,40 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// maxSunPath is the longest path a sockaddr_un holds, less the NUL.
+const maxSunPath = 107
+
+// dialUnix connects to the unix socket at path. Paths longer than a
+// sockaddr_un allows (deep state directories, 64-hex ids) are reached
+// through an O_PATH descriptor of their directory.
+func dialUnix(ctx context.Context, path string) (net.Conn, error) {
+	var d net.Dialer
+	if len(path) <= maxSunPath {
+		return d.DialContext(ctx, "unix", path)
+	}
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	short := fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path))
+	return d.DialContext(ctx, "unix", short)
+}
+
+// Listen listens on the socket SocketName in the current directory, which
+// the pod init has made its pod directory: a relative bind has no
+// sockaddr_un length limit to hit.
+func Listen() (*net.UnixListener, error) {
+	_ = os.Remove(SocketName)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketName, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(SocketName, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }

@@ -69,15 +69,15 @@ func run(cfg Config, signalReady func()) error {
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
 	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
 
+	// The pod directory is the working directory: the control socket is
+	// bound by a relative name, whatever the length of the state path.
+	if err := os.Chdir(cfg.Dir); err != nil {
+		return fmt.Errorf("enter pod directory: %w", err)
+	}
 	sock := control.SocketPath(cfg.Dir)
-	_ = os.Remove(sock)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	ln, err := control.Listen()
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("chmod %s: %w", sock, err)
 	}
 	s := &server{
 		dir:        cfg.Dir,

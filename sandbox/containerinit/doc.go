@@ -1,0 +1,20 @@
+// Package containerinit owns the container init stage: the short-lived
+// process that becomes a container.
+//
+// Two halves live here. [Start] runs in the parent, cubby-pod (the per-pod
+// init, inside the pod's net/ipc/uts/pid namespaces): it re-executes its own
+// binary with CLONE_NEWNS|CLONE_NEWPID, places the child in its cgroups,
+// hands it the OCI runtime spec over a socketpair and waits until the child
+// has either execve'd the user command or reported why it could not.
+//
+// [Main] runs in that child, which is PID 1 of the container's new pid
+// namespace and alone in its new mount namespace. It builds the container's
+// view of the filesystem (mounts, devices, pivot_root, masked and read-only
+// paths, sysctls), drops privileges (rlimits, oom score, no_new_privs, user,
+// capabilities) and finally execve's the user command, so after a successful
+// start the container's process is this very child.
+//
+// The package is linked into cubby-pod, whose memory is the per-pod overhead
+// of the runtime, so it depends only on the standard library, x/sys/unix,
+// the OCI runtime-spec types and filepath-securejoin.
+package containerinit

@@ -1,0 +1,306 @@
+package containerinit
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Main is the container init stage. cubby-pod's main calls it when
+// os.Args[1] == InitArg, in the child that Start forked. It never returns:
+// it execve's the user command, or reports the failed step to the parent
+// over the sync socket and exits with status 1.
+func Main() {
+	// capset, the bounding set, keepcaps, the ambient set and no_new_privs
+	// are per-thread: do all of them, and the execve, on this one thread.
+	// It is never unlocked.
+	runtime.LockOSThread()
+
+	// fd 3 was dup'ed in without O_CLOEXEC; set it so that execve closes it
+	// and the parent sees EOF exactly when the user command is running.
+	unix.CloseOnExec(syncFd)
+	sock := os.NewFile(syncFd, "containerinit-sync")
+	ip := &initProcess{sync: newSyncPipe(sock)}
+	step, err := ip.run()
+	_ = ip.sync.send(message{Type: msgError, Error: newInitError(step, err)})
+	os.Exit(1)
+}
+
+// initProcess is the state of the init stage as it walks its steps.
+type initProcess struct {
+	sync *syncPipe
+	spec *specs.Spec
+	root *rootfs // nil after pivot_root
+	caps capSets // parsed by the first step, so bad names fail before any mount
+	exe  string  // the resolved command
+	last uint    // the kernel's highest capability
+}
+
+type initStep struct {
+	name string
+	fn   func() error
+}
+
+// run walks the steps in order. It only returns on failure, with the name of
+// the step that failed.
+func (ip *initProcess) run() (string, error) {
+	if err := ip.receive(); err != nil {
+		return "receive spec", err
+	}
+	for _, s := range []initStep{
+		{"validate spec", ip.parseSpec},
+		{"mount propagation", ip.setRootPropagation},
+		{"prepare rootfs", ip.prepareRootfs},
+		{"create devices", ip.createDevices},
+		{"pivot root", ip.pivotRoot},
+		{"sysctls", ip.setSysctls},
+		{"masked paths", ip.maskPaths},
+		{"readonly paths", ip.readonlyPaths},
+		{"readonly root", ip.readonlyRoot},
+		{"rlimits", ip.setRlimits},
+		{"oom score", ip.setOOMScore},
+		{"no new privileges", ip.setNoNewPrivs},
+		{"cwd", ip.setCwd},
+		{"close fds", closeFdsOnExec},
+		{"capability bounding set", ip.dropBounding},
+		{"user", ip.setUser},
+		{"capabilities", ip.setCaps},
+		{"seccomp", ip.seccomp},
+		{"resolve executable", ip.resolveExecutable},
+		{"exec", ip.exec},
+	} {
+		if err := s.fn(); err != nil {
+			return s.name, err
+		}
+	}
+	return "exec", fmt.Errorf("execve of %q returned", ip.exe)
+}
+
+// receive gets the spec, then waits until the parent has put this process
+// into the container's cgroups: nothing may run (or allocate) before that.
+func (ip *initProcess) receive() error {
+	m, err := ip.sync.expect(msgSpec)
+	if err != nil {
+		return err
+	}
+	if _, err := ip.sync.expect(msgCgroupJoined); err != nil {
+		return err
+	}
+	ip.spec = m.Spec
+	return nil
+}
+
+func (ip *initProcess) parseSpec() error {
+	if err := validateSpec(ip.spec); err != nil {
+		return err
+	}
+	if ip.spec.Linux == nil {
+		ip.spec.Linux = &specs.Linux{}
+	}
+	c := ip.spec.Process.Capabilities
+	if c == nil {
+		c = &specs.LinuxCapabilities{}
+	}
+	var err error
+	for _, s := range []struct {
+		dst   *capMask
+		names []string
+	}{
+		{&ip.caps.bounding, c.Bounding},
+		{&ip.caps.effective, c.Effective},
+		{&ip.caps.permitted, c.Permitted},
+		{&ip.caps.inheritable, c.Inheritable},
+		{&ip.caps.ambient, c.Ambient},
+	} {
+		if *s.dst, err = parseCaps(s.names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setRootPropagation makes every mount in our new namespace a slave (or
+// what the spec asks) so no mount made from here on reaches the host.
+func (ip *initProcess) setRootPropagation() error {
+	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := ip.spec.Linux.RootfsPropagation; p != "" {
+		var err error
+		if flag, err = propagationFlag(p); err != nil {
+			return err
+		}
+	}
+	return mount("", "/", "/", "", flag, "")
+}
+
+// prepareRootfs bind-mounts the rootfs onto itself and applies the spec's
+// mounts in order, every target resolved inside the rootfs.
+func (ip *initProcess) prepareRootfs() error {
+	// Modes in the spec (device nodes, tmpfs) are meant literally.
+	unix.Umask(0)
+	root, err := bindRootfs(ip.spec.Root.Path)
+	if err != nil {
+		return err
+	}
+	ip.root = root
+	for _, m := range ip.spec.Mounts {
+		if err := root.mountSpec(m); err != nil {
+			return fmt.Errorf("mount %q (%s): %w", m.Destination, m.Type, err)
+		}
+	}
+	return nil
+}
+
+// createDevices fills a fresh /dev with the spec's device nodes and the
+// standard symlinks.
+func (ip *initProcess) createDevices() error {
+	if !populatesDev(ip.spec.Mounts) {
+		return nil
+	}
+	for _, d := range ip.spec.Linux.Devices {
+		if err := ip.root.createDevice(d); err != nil {
+			return err
+		}
+	}
+	return ip.root.createDevSymlinks()
+}
+
+func (ip *initProcess) pivotRoot() error {
+	path := ip.root.path
+	ip.root.close()
+	ip.root = nil
+	return pivotRoot(path)
+}
+
+// setSysctls writes the spec's sysctls, before /proc/sys turns read-only.
+func (ip *initProcess) setSysctls() error {
+	keys := make([]string, 0, len(ip.spec.Linux.Sysctl))
+	for k := range ip.spec.Linux.Sysctl {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := writeSysctl(k, ip.spec.Linux.Sysctl[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ip *initProcess) maskPaths() error {
+	for _, p := range ip.spec.Linux.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ip *initProcess) readonlyPaths() error {
+	for _, p := range ip.spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readonlyRoot remounts "/" read-only, last, after every mount under it.
+func (ip *initProcess) readonlyRoot() error {
+	if !ip.spec.Root.Readonly {
+		return nil
+	}
+	return remountReadonly("/")
+}
+
+func (ip *initProcess) setRlimits() error { return setRlimits(ip.spec.Process.Rlimits) }
+
+func (ip *initProcess) setOOMScore() error { return setOOMScoreAdj(ip.spec.Process.OOMScoreAdj) }
+
+func (ip *initProcess) setNoNewPrivs() error {
+	if !ip.spec.Process.NoNewPrivileges {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}
+
+// setCwd creates the working directory if the image lacks it and enters it,
+// still as root so that a directory the user cannot search works as well.
+func (ip *initProcess) setCwd() error {
+	cwd := ip.spec.Process.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := mkdirCwd(cwd); err != nil {
+		return err
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("chdir %q: %w", cwd, err)
+	}
+	return nil
+}
+
+func (ip *initProcess) dropBounding() error {
+	last, err := lastCap()
+	if err != nil {
+		return err
+	}
+	ip.last = last
+	return dropBounding(ip.caps.bounding, last)
+}
+
+// setUser switches to the spec's user, keeping the permitted capabilities
+// across the switch so that setCaps can still grant them.
+func (ip *initProcess) setUser() error {
+	if err := setKeepCaps(true); err != nil {
+		return err
+	}
+	if err := setUser(ip.spec.Process.User); err != nil {
+		return err
+	}
+	return setKeepCaps(false)
+}
+
+func (ip *initProcess) setCaps() error { return applyCaps(ip.caps, ip.last) }
+
+// seccomp is where the spec's seccomp filter will be installed, last before
+// execve. Filters are not applied yet: a spec with Linux.Seccomp runs
+// without one.
+func (ip *initProcess) seccomp() error { return nil }
+
+// resolveExecutable finds the command through the PATH of the container's
+// own environment, inside the container, from its working directory.
+func (ip *initProcess) resolveExecutable() error {
+	exe, err := lookPath(ip.spec.Process.Args[0], ip.spec.Process.Env)
+	if err != nil {
+		return err
+	}
+	ip.exe = exe
+	return nil
+}
+
+// exec sets the umask, checks the cwd one last time, tells the parent that
+// execve is next and replaces this process with the user command.
+func (ip *initProcess) exec() error {
+	umask := uint32(defaultUmask)
+	if u := ip.spec.Process.User.Umask; u != nil {
+		umask = *u
+	}
+	unix.Umask(int(umask))
+	if err := checkCwd(); err != nil {
+		return err
+	}
+	if err := ip.sync.send(message{Type: msgExecReady}); err != nil {
+		return err
+	}
+	if err := unix.Exec(ip.exe, ip.spec.Process.Args, ip.spec.Process.Env); err != nil {
+		return fmt.Errorf("execve %q: %w", ip.exe, err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package containerinit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// rootfs is the container's root directory seen from the host side of the
+// new mount namespace, before pivot_root. Every path inside it is resolved
+// inside it: image content is hostile, and a symlink such as /proc -> /
+// must never send a mount onto the host.
+type rootfs struct {
+	path string   // host path of the root
+	dir  *os.File // O_PATH handle on the root, opened after it was bind-mounted
+}
+
+// bindRootfs bind-mounts path onto itself (so it is a mountpoint pivot_root
+// accepts, with every submount) and opens a handle on the result.
+func bindRootfs(path string) (*rootfs, error) {
+	if err := mount(path, path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return nil, err
+	}
+	dir, err := os.OpenFile(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open rootfs %q: %w", path, err)
+	}
+	return &rootfs{path: path, dir: dir}, nil
+}
+
+func (r *rootfs) close() { r.dir.Close() }
+
+// resolve returns unsafePath with every symlink resolved inside the root, as
+// a clean absolute in-root path. Dangling links resolve to where their
+// target would be, still inside the root.
+func (r *rootfs) resolve(unsafePath string) (string, error) {
+	full, err := securejoin.SecureJoin(r.path, unsafePath)
+	if err != nil {
+		return "", fmt.Errorf("resolve %q in rootfs: %w", unsafePath, err)
+	}
+	rel, err := filepath.Rel(r.path, full)
+	if err != nil {
+		return "", fmt.Errorf("resolve %q in rootfs: %w", unsafePath, err)
+	}
+	return filepath.Join("/", rel), nil
+}
+
+// open returns an O_PATH handle on the in-root path p.
+func (r *rootfs) open(p string) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(r.dir, p)
+	if err != nil {
+		return nil, fmt.Errorf("open %q in rootfs: %w", p, err)
+	}
+	return f, nil
+}
+
+// mkdirAll creates the in-root directory p and its parents, race-free, and
+// returns an O_PATH handle on it.
+func (r *rootfs) mkdirAll(p string) (*os.File, error) {
+	f, err := pathrs.MkdirAllHandle(r.dir, p, 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("create directory %q in rootfs: %w", p, err)
+	}
+	return f, nil
+}
+
+// mkfile makes sure a non-directory exists at the in-root path p (creating
+// an empty regular file and its parents if needed) and returns a handle.
+func (r *rootfs) mkfile(p string) (*os.File, error) {
+	resolved, err := r.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	if f, err := r.open(resolved); err == nil {
+		return f, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	parent, err := r.mkdirAll(filepath.Dir(resolved))
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(resolved),
+		unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil && err != unix.EEXIST {
+		return nil, fmt.Errorf("create file %q in rootfs: %w", resolved, err)
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return r.open(resolved)
+}
+
+// fdPath is the magic link through which a syscall reaches the exact file
+// behind f, whatever happens to the path it was opened by.
+func fdPath(f *os.File) string {
+	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+}
+
+// mountAt runs mount(2) with the in-root path p (re-opened for every call,
+// so that it sees mounts made on it earlier) as the target.
+func (r *rootfs) mountAt(source, p, fstype string, flags uintptr, data string) error {
+	f, err := r.open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return mount(source, fdPath(f), p, fstype, flags, data)
+}
+
+// mountSpec applies one OCI mount under the root.
+func (r *rootfs) mountSpec(m specs.Mount) error {
+	if m.Destination == "" {
+		return fmt.Errorf("%w: mount without destination", ErrInvalidSpec)
+	}
+	dest, err := r.resolve(m.Destination)
+	if err != nil {
+		return err
+	}
+	mo := parseMountOptions(m.Options)
+	if m.Type == "bind" {
+		mo.bind = true
+		mo.flags |= unix.MS_BIND
+	}
+	switch {
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		return r.mountCgroups(dest, mo)
+	case mo.bind:
+		return r.bindMount(m.Source, dest, mo)
+	}
+
+	target, err := r.mkdirAll(dest)
+	if err != nil {
+		return err
+	}
+	target.Close()
+	if err := r.mountAt(m.Source, dest, m.Type, mo.flags, mo.data); err != nil {
+		return err
+	}
+	return r.setPropagation(dest, mo.propagation)
+}
+
+// bindMount binds the host path source onto the in-root path dest, then
+// remounts it when the options ask for flags (ro, nosuid, ...) that a bind
+// mount ignores on its first mount(2).
+func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
+	st, err := os.Stat(source)
+	if err != nil {
+		return fmt.Errorf("bind mount source %q: %w", source, err)
+	}
+	var target *os.File
+	if st.IsDir() {
+		target, err = r.mkdirAll(dest)
+	} else {
+		target, err = r.mkfile(dest)
+	}
+	if err != nil {
+		return err
+	}
+	target.Close()
+	if err := r.mountAt(source, dest, "", unix.MS_BIND|(mo.flags&unix.MS_REC), ""); err != nil {
+		return err
+	}
+	if extra := mo.flags & remountFlags; extra != 0 {
+		if err := r.mountAt("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|extra, ""); err != nil {
+			return err
+		}
+	}
+	return r.setPropagation(dest, mo.propagation)
+}
+
+func (r *rootfs) setPropagation(dest string, propagation uintptr) error {
+	if propagation == 0 {
+		return nil
+	}
+	return r.mountAt("", dest, "", propagation, "")
+}

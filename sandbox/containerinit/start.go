@@ -1,0 +1,237 @@
+package containerinit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for StartOptions.
+const (
+	DefaultInitPath = "/proc/self/exe"
+	// InitArg is the argv[1] that makes cubby-pod's main call Main.
+	InitArg = "init"
+)
+
+// DefaultInitArgs is the argv used for the init stage when
+// StartOptions.InitArgs is empty.
+func DefaultInitArgs() []string { return []string{"cubby-pod", InitArg} }
+
+// StartOptions describes one container start. It runs inside cubby-pod.
+type StartOptions struct {
+	// ID names the container in errors; optional.
+	ID string
+	// Spec is the complete OCI runtime spec for this container.
+	Spec *specs.Spec
+	// InitPath is the binary to re-exec, default DefaultInitPath.
+	InitPath string
+	// InitArgs is its argv, default DefaultInitArgs().
+	InitArgs []string
+	// Stdin, Stdout and Stderr become fds 0, 1 and 2 of the container;
+	// nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// CgroupProcsFiles are the cgroup.procs files the child's pid is written
+	// into before it runs any setup: one per v1 hierarchy, or one on v2.
+	CgroupProcsFiles []string
+}
+
+// Start forks the init stage in a new mount namespace (and a new pid
+// namespace unless the spec shares the pod's, see namespaceCloneFlags),
+// puts it into its cgroups, lets it set up the container and waits until it
+// has either execve'd the user command (the host pid of the container
+// process is returned) or failed (the child's report is returned as an
+// *InitError, wrapped).
+//
+// Start never waits for the child: the caller reaps it with its own wait4
+// loop. Whenever the returned pid is non-zero the child was forked, even if
+// err is non-nil (it then exits on its own or was killed), so the caller can
+// attribute its exit status.
+func Start(opts StartOptions) (pid int, err error) {
+	if err := validateSpec(opts.Spec); err != nil {
+		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+	}
+	cloneFlags, err := namespaceCloneFlags(opts.Spec.Linux)
+	if err != nil {
+		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+	}
+	initPath := opts.InitPath
+	if initPath == "" {
+		initPath = DefaultInitPath
+	}
+	initArgs := opts.InitArgs
+	if len(initArgs) == 0 {
+		initArgs = DefaultInitArgs()
+	}
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("start container %q: create sync socketpair: %w", opts.ID, err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "containerinit-sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "containerinit-sync-child")
+	defer parentSock.Close()
+
+	stdio, closeStdio, err := openStdio(opts.Stdin, opts.Stdout, opts.Stderr)
+	if err != nil {
+		childSock.Close()
+		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+	}
+	proc, err := os.StartProcess(initPath, initArgs, &os.ProcAttr{
+		Files: append(stdio, childSock), // childSock becomes syncFd
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags,
+			// Its own session, so signals aimed at cubby-pod's process
+			// group or terminal never reach the container.
+			Setsid: true,
+		},
+	})
+	closeStdio()
+	childSock.Close()
+	if err != nil {
+		return 0, fmt.Errorf("start container %q: start init stage %q: %w", opts.ID, initPath, err)
+	}
+	// The caller reaps the child; the handle is only kept to signal it
+	// through its pidfd, which cannot hit a recycled pid.
+	defer proc.Release()
+
+	if err := runParent(newSyncPipe(parentSock), proc.Pid, opts); err != nil {
+		// Make sure a child stuck in setup does not linger; one that
+		// already exited (or was reaped) is unaffected.
+		_ = proc.Kill()
+		return proc.Pid, fmt.Errorf("start container %q (init pid %d): %w", opts.ID, proc.Pid, err)
+	}
+	return proc.Pid, nil
+}
+
+// namespaceCloneFlags maps the spec's namespaces to clone flags. The
+// container always gets a new mount namespace; a pid namespace without a
+// path is new too, and no pid namespace at all means sharing cubby-pod's
+// (the pod's). net, ipc and uts are cubby-pod's: it was born in the pod's.
+// Joining an existing pid namespace, and user and cgroup namespaces, are
+// not supported here.
+func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
+	flags := uintptr(unix.CLONE_NEWNS)
+	if l == nil {
+		return flags, nil
+	}
+	for _, ns := range l.Namespaces {
+		switch ns.Type {
+		case specs.MountNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+		case specs.PIDNamespace:
+			if ns.Path != "" {
+				return 0, fmt.Errorf("join pid namespace %q: %w", ns.Path, errors.ErrUnsupported)
+			}
+			flags |= unix.CLONE_NEWPID
+		default:
+			return 0, fmt.Errorf("%s namespace: %w", ns.Type, errors.ErrUnsupported)
+		}
+	}
+	return flags, nil
+}
+
+// runParent is the parent's half of the sync protocol drawn in sync.go.
+func runParent(p *syncPipe, pid int, opts StartOptions) error {
+	if err := p.send(message{Type: msgSpec, Spec: opts.Spec}); err != nil {
+		return err
+	}
+	if err := joinCgroups(pid, opts.CgroupProcsFiles); err != nil {
+		return err
+	}
+	if err := p.send(message{Type: msgCgroupJoined}); err != nil {
+		return err
+	}
+	ready := false
+	for {
+		m, err := p.recv()
+		if err == io.EOF {
+			if !ready {
+				return ErrInitExited
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgExecReady:
+			ready = true
+		case msgError:
+			if m.Error == nil {
+				return errors.New("container init reported an empty error")
+			}
+			return m.Error
+		default:
+			return fmt.Errorf("unexpected %s message from container init", m.Type)
+		}
+	}
+}
+
+// joinCgroups writes the child's pid into every cgroup.procs file.
+func joinCgroups(pid int, files []string) error {
+	for _, f := range files {
+		if err := writeFile(f, strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("join cgroup %q: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// openStdio returns the child's fds 0-2, opening /dev/null for nil entries,
+// and a func that closes what it opened.
+func openStdio(files ...*os.File) ([]*os.File, func(), error) {
+	var devNull *os.File
+	closeFn := func() {
+		if devNull != nil {
+			devNull.Close()
+		}
+	}
+	out := make([]*os.File, 0, len(files)+1)
+	for _, f := range files {
+		if f == nil {
+			if devNull == nil {
+				var err error
+				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return nil, nil, fmt.Errorf("open %s for stdio: %w", os.DevNull, err)
+				}
+			}
+			f = devNull
+		}
+		out = append(out, f)
+	}
+	return out, closeFn, nil
+}
+
+// validateSpec checks what the init stage cannot do without.
+func validateSpec(s *specs.Spec) error {
+	switch {
+	case s == nil:
+		return fmt.Errorf("%w: no spec", ErrInvalidSpec)
+	case s.Root == nil || s.Root.Path == "":
+		return fmt.Errorf("%w: no root path", ErrInvalidSpec)
+	case s.Process == nil:
+		return fmt.Errorf("%w: no process", ErrInvalidSpec)
+	case len(s.Process.Args) == 0 || s.Process.Args[0] == "":
+		return fmt.Errorf("%w: no process args", ErrInvalidSpec)
+	}
+	return nil
+}
+
+// writeFile writes data to an existing file (cgroup and proc files: no
+// create, no truncate).
+func writeFile(path, data string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,105 @@
+package containerinit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The parent (cubby-pod, in Start) and the child (the init stage, in Main)
+// talk over a unix socketpair that the child sees as fd 3. Every message is
+// one JSON object; the channel is ordered and each side only ever waits for
+// the next message it expects.
+//
+//	  parent (Start)                               child (Main)
+//	  --------------                               ------------
+//	  fork + exec  /proc/self/exe init
+//	  (CLONE_NEWNS|CLONE_NEWPID) --------------->  starts, locks its OS thread
+//	                     [msgSpec: OCI spec] --->  decodes the spec
+//	  write pid to every cgroup.procs
+//	                       [msgCgroupJoined] --->  runs every setup step
+//	                                               (mounts, devices, pivot_root,
+//	                                               paths, rlimits, user, caps)
+//	                                           |
+//	      on failure   <--- [msgError: step, text] and exit(1)
+//	                                           |
+//	      on success   <------------ [msgExecReady]
+//	                                               execve(user command); the
+//	                                               sync fd is O_CLOEXEC, so ...
+//	      ... EOF      <------------ (socket closed by execve)
+//	                                           |
+//	      execve failed  <--- [msgError] and exit(1)
+//
+// Start therefore reports success only after msgExecReady followed by EOF
+// with no msgError in between; EOF before msgExecReady means the child died
+// without explaining why (ErrInitExited).
+
+// syncFd is the child's end of the socketpair: ProcAttr.Files index 3.
+const syncFd = 3
+
+type msgType string
+
+const (
+	// msgSpec carries the OCI spec, parent to child.
+	msgSpec msgType = "spec"
+	// msgCgroupJoined tells the child it is in its cgroups, parent to child.
+	msgCgroupJoined msgType = "cgroup-joined"
+	// msgExecReady says everything is set up and execve is next, child to
+	// parent.
+	msgExecReady msgType = "exec-ready"
+	// msgError reports a failed step, child to parent.
+	msgError msgType = "error"
+)
+
+type message struct {
+	Type  msgType     `json:"type"`
+	Spec  *specs.Spec `json:"spec,omitempty"`
+	Error *InitError  `json:"error,omitempty"`
+}
+
+// syncPipe is one end of the sync socket with its JSON framing.
+type syncPipe struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSyncPipe(rw io.ReadWriter) *syncPipe {
+	return &syncPipe{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
+}
+
+func (p *syncPipe) send(m message) error {
+	if err := p.enc.Encode(m); err != nil {
+		return fmt.Errorf("send %s message: %w", m.Type, err)
+	}
+	return nil
+}
+
+// recv reads the next message; io.EOF is returned unwrapped so callers can
+// tell a closed socket from a broken one.
+func (p *syncPipe) recv() (message, error) {
+	var m message
+	if err := p.dec.Decode(&m); err != nil {
+		if err == io.EOF {
+			return m, io.EOF
+		}
+		return m, fmt.Errorf("receive sync message: %w", err)
+	}
+	return m, nil
+}
+
+// expect reads the next message and fails unless it has type want.
+func (p *syncPipe) expect(want msgType) (message, error) {
+	m, err := p.recv()
+	if err != nil {
+		if err == io.EOF {
+			return m, fmt.Errorf("wait for %s message: parent closed the sync socket", want)
+		}
+		return m, err
+	}
+	if m.Type != want {
+		return m, fmt.Errorf("wait for %s message: got %s", want, m.Type)
+	}
+	return m, nil
+}
