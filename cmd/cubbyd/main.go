@@ -210,4 +210,3 @@ func (d *daemon) close() {
 		d.db.Close()
 	}
 }
-
