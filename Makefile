@@ -1,0 +1,38 @@
+# cubby — see README.md. Targets need root except build and lint.
+
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+
+BIN := bin
+
+.PHONY: all build deps test run lint clean
+
+all: build
+
+## build: compile cubbyd, cubby-pod and cubby into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## deps: install the Debian packages the runtime and the tests need
+deps:
+	hack/install-deps.sh
+
+## test: the whole test suite (unit, real-kernel and end-to-end CRI tests; root)
+test: deps
+	$(GO) test -count=1 -p 2 ./...
+
+## run: start cubbyd with its default config (root)
+run: deps build
+	$(BIN)/cubbyd
+
+## lint: gofmt, go vet and staticcheck must all be clean
+lint:
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck"); \
+	if [ ! -x "$$sc" ]; then $(GO) install honnef.co/go/tools/cmd/staticcheck@latest; fi; \
+	echo "$$sc ./..."; "$$sc" ./...
+
+clean:
+	rm -rf $(BIN)

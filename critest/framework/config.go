@@ -1,0 +1,87 @@
+package framework
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DaemonConfig is the subset of cubbyd's TOML config that the suite sets for
+// a private daemon; everything else keeps cubbyd's defaults.
+type DaemonConfig struct {
+	Root         string      `toml:"root"`
+	State        string      `toml:"state"`
+	Listen       string      `toml:"listen"`
+	CgroupParent string      `toml:"cgroup_parent"`
+	Image        ImageConfig `toml:"image"`
+	CNI          CNIConfig   `toml:"cni"`
+}
+
+// ImageConfig is the [image] table.
+type ImageConfig struct {
+	InsecureRegistries []string `toml:"insecure_registries,omitempty"`
+}
+
+// CNIConfig is the [cni] table.
+type CNIConfig struct {
+	ConfDir            string   `toml:"conf_dir"`
+	BinDirs            []string `toml:"bin_dirs,omitempty"`
+	DefaultBridge      string   `toml:"default_bridge"`
+	DefaultSubnet      string   `toml:"default_subnet"`
+	DefaultNetworkName string   `toml:"default_network_name"`
+}
+
+// WriteFile writes the config as TOML to path.
+func (c DaemonConfig) WriteFile(path string) error {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return fmt.Errorf("encode daemon config: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write daemon config: %w", err)
+	}
+	return nil
+}
+
+// RandomHex returns n random bytes as 2n lower-case hex digits.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// randomSubnet picks a /24 in 10.200.0.0-10.255.255.0 that no host interface
+// address falls into.
+func randomSubnet() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("list host addresses: %w", err)
+	}
+	for range 100 {
+		b := make([]byte, 2)
+		_, _ = rand.Read(b)
+		_, subnet, err := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0])%56, b[1]))
+		if err != nil {
+			return "", err
+		}
+		if !overlaps(subnet, addrs) {
+			return subnet.String(), nil
+		}
+	}
+	return "", fmt.Errorf("no free /24 in 10.200.0.0/13")
+}
+
+func overlaps(subnet *net.IPNet, addrs []net.Addr) bool {
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if ok && (subnet.Contains(ipn.IP) || ipn.Contains(subnet.IP)) {
+			return true
+		}
+	}
+	return false
+}

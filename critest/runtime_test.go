@@ -1,0 +1,66 @@
+package critest
+
+import (
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/critest/framework"
+)
+
+func TestVersion(t *testing.T) {
+	env := suite.NewEnv(t)
+	v, err := env.RuntimeService().Version(framework.Context(t), &runtimeapi.VersionRequest{})
+	if err != nil {
+		t.Fatalf("Version: %v", err)
+	}
+	for name, got := range map[string]string{
+		"version":             v.GetVersion(),
+		"runtime_name":        v.GetRuntimeName(),
+		"runtime_version":     v.GetRuntimeVersion(),
+		"runtime_api_version": v.GetRuntimeApiVersion(),
+	} {
+		if got == "" {
+			t.Errorf("Version: %s is empty", name)
+		}
+	}
+	if got := v.GetRuntimeApiVersion(); got != "v1" {
+		t.Errorf("Version: runtime_api_version = %q, want v1", got)
+	}
+	t.Logf("runtime %s %s, CRI %s", v.GetRuntimeName(), v.GetRuntimeVersion(), v.GetRuntimeApiVersion())
+}
+
+func TestStatus(t *testing.T) {
+	env := suite.NewEnv(t)
+	resp, err := env.RuntimeService().Status(framework.Context(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	conds := map[string]*runtimeapi.RuntimeCondition{}
+	for _, c := range resp.GetStatus().GetConditions() {
+		conds[c.GetType()] = c
+	}
+	rt, ok := conds[runtimeapi.RuntimeReady]
+	switch {
+	case !ok:
+		t.Errorf("Status: no %s condition", runtimeapi.RuntimeReady)
+	case !rt.GetStatus():
+		t.Errorf("Status: %s is false: %s: %s", runtimeapi.RuntimeReady, rt.GetReason(), rt.GetMessage())
+	}
+	if net, ok := conds[runtimeapi.NetworkReady]; !ok {
+		t.Errorf("Status: no %s condition", runtimeapi.NetworkReady)
+	} else {
+		t.Logf("%s = %v (%s)", runtimeapi.NetworkReady, net.GetStatus(), net.GetReason())
+	}
+}
+
+func TestRuntimeConfig(t *testing.T) {
+	env := suite.NewEnv(t)
+	resp, err := env.RuntimeService().RuntimeConfig(framework.Context(t), &runtimeapi.RuntimeConfigRequest{})
+	if err != nil {
+		t.Fatalf("RuntimeConfig: %v", err)
+	}
+	if got := resp.GetLinux().GetCgroupDriver(); got != runtimeapi.CgroupDriver_CGROUPFS {
+		t.Errorf("RuntimeConfig: cgroup driver %s, want %s", got, runtimeapi.CgroupDriver_CGROUPFS)
+	}
+}
