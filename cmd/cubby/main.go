@@ -42,6 +42,13 @@ func main() {
 }
 
 func run(endpoint string, timeout time.Duration, args []string) error {
+	// Commands with their own flags and files.
+	switch args[0] {
+	case "import":
+		return cmdImport(args[1:])
+	case "bench":
+		return cmdBench(args[1:])
+	}
 	target := endpoint
 	if !strings.Contains(target, "://") {
 		target = "unix://" + target
