@@ -31,9 +31,6 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	if h := r.GetRuntimeHandler(); h != "" && h != runtimeName {
 		return nil, fmt.Errorf("runtime handler %q is not configured: %w", h, errNotFound)
 	}
-	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
-		return nil, fmt.Errorf("host network pods are not supported yet: %w", errInvalidArgument)
-	}
 	cfgBytes, err := proto.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode pod config: %w", err)
@@ -220,6 +217,12 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	}
 	if m.GetNamespace() == "" {
 		return fmt.Errorf("pod sandbox metadata.namespace is empty: %w", errInvalidArgument)
+	}
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	for kind, mode := range map[string]runtimeapi.NamespaceMode{"network": ns.GetNetwork(), "ipc": ns.GetIpc(), "pid": ns.GetPid()} {
+		if mode == runtimeapi.NamespaceMode_NODE || mode == runtimeapi.NamespaceMode_TARGET {
+			return fmt.Errorf("pod %s namespace mode %s is not supported yet: %w", kind, mode, errInvalidArgument)
+		}
 	}
 	if h := podHostname(cfg); len(h) > 64 {
 		return fmt.Errorf("hostname %q is longer than 64 bytes: %w", h, errInvalidArgument)
