@@ -58,7 +58,8 @@ func TestSharedPidNamespace(t *testing.T) {
 	sleeper.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
 	startContainer(t, env, createContainer(t, env, podID, pod, sleeper))
 
-	looker := containerConfig("looker", reg.Ref, "looker.log", "sh", "-c", "echo pid=$$; ps -o args")
+	looker := containerConfig("looker", reg.Ref, "looker.log", "sh", "-c",
+		"echo pid=$$; ps -o args; (echo x >> /proc/1/exe) 2>/dev/null && echo WROTE-PID1-EXE")
 	looker.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
 	lid := createContainer(t, env, podID, pod, looker)
 	startContainer(t, env, lid)
@@ -69,6 +70,11 @@ func TestSharedPidNamespace(t *testing.T) {
 	for _, e := range entries {
 		if e.Content == "pid=1" {
 			t.Errorf("container is PID 1 although the pod shares its pid namespace")
+		}
+		// The pod's PID 1 is the runtime's binary: a container must not
+		// be able to write it through /proc/1/exe (CVE-2019-5736).
+		if e.Content == "WROTE-PID1-EXE" {
+			t.Errorf("container could write the pod init's binary through /proc/1/exe")
 		}
 	}
 }
