@@ -22,7 +22,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	if err := validateContainerConfig(cfg); err != nil {
 		return nil, err
 	}
-	p, err := s.objs.pod(r.GetPodSandboxId())
+	p, err := s.objs.pods.get(r.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 			State:      store.ContainerCreated,
 		},
 	}
-	if existing := s.objs.addContainer(c); existing != nil {
+	if existing, ok := s.objs.ctrs.add(c); !ok {
 		// kubelet retries a CreateContainer that outlived its deadline:
 		// hand back the container once it exists.
 		if existing.status().PodID == p.id {
@@ -78,7 +78,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 
 func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err error) {
 	if err := s.db.PutContainer(c.status()); err != nil {
-		s.objs.removeContainer(c)
+		s.objs.ctrs.remove(c)
 		return err
 	}
 	var undo undoStack
@@ -95,7 +95,7 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 			return
 		}
 		_ = s.db.DeleteContainer(c.id)
-		s.objs.removeContainer(c)
+		s.objs.ctrs.remove(c)
 	}()
 
 	if err := s.images.PrepareSnapshot(c.id, img.ID); err != nil {

@@ -11,7 +11,7 @@ import (
 func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := r.GetFilter()
 	var out []*runtimeapi.Container
-	for _, c := range s.objs.containerList() {
+	for _, c := range s.objs.ctrs.list() {
 		if f.GetId() != "" && !strings.HasPrefix(c.id, f.GetId()) {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 // RemoveContainer kills the container if it still runs and removes its
 // cgroup, rootfs and records. Removing a container that is gone succeeds.
 func (s *Server) RemoveContainer(ctx context.Context, r *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	c, err := s.objs.container(r.GetContainerId())
+	c, err := s.objs.ctrs.get(r.GetContainerId())
 	if errors.Is(err, errNotFound) {
 		return &runtimeapi.RemoveContainerResponse{}, nil
 	}
@@ -45,6 +45,6 @@ func (s *Server) removeContainer(ctx context.Context, c *container) error {
 		return err
 	}
 	c.markExited()
-	s.objs.removeContainer(c)
+	s.objs.ctrs.remove(c)
 	return nil
 }

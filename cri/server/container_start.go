@@ -14,7 +14,7 @@ import (
 // forked by the pod init. A start that fails leaves the container EXITED
 // with reason StartError, as kubelet expects.
 func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	c, err := s.objs.container(r.GetContainerId())
+	c, err := s.objs.ctrs.get(r.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -22,7 +22,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	if rec.State != store.ContainerCreated {
 		return nil, fmt.Errorf("container %q is %s, not created: %w", c.id, rec.State, errFailedPrecondition)
 	}
-	p, err := s.objs.pod(rec.PodID)
+	p, err := s.objs.pods.get(rec.PodID)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 // ContainerStats reports a container's CPU and memory use from its cgroup.
 func (s *Server) ContainerStats(ctx context.Context, r *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	c, err := s.objs.container(r.GetContainerId())
+	c, err := s.objs.ctrs.get(r.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func (s *Server) ContainerStats(ctx context.Context, r *runtimeapi.ContainerStat
 func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
 	f := r.GetFilter()
 	var out []*runtimeapi.ContainerStats
-	for _, c := range s.objs.containerList() {
+	for _, c := range s.objs.ctrs.list() {
 		if f.GetId() != "" && !strings.HasPrefix(c.id, f.GetId()) {
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 
 // ContainerStatus reports a container's state, times, exit and image.
 func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	c, err := s.objs.container(r.GetContainerId())
+	c, err := s.objs.ctrs.get(r.GetContainerId())
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ const killWait = 10 * time.Second
 // StopContainer sends the stop signal, waits up to the timeout, then kills.
 // Stopping a container that is gone or not running succeeds.
 func (s *Server) StopContainer(ctx context.Context, r *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	c, err := s.objs.container(r.GetContainerId())
+	c, err := s.objs.ctrs.get(r.GetContainerId())
 	if errors.Is(err, errNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}

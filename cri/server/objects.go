@@ -86,78 +86,73 @@ func (c *container) update(db *store.DB, fn func(*store.Container)) error {
 
 func (c *container) markExited() { c.exitOnce.Do(func() { close(c.exited) }) }
 
-// objects indexes pods and containers by id and by name. The name index is
-// the registrar: a name belongs to one id until the object is removed.
-type objects struct {
-	mu       sync.RWMutex
-	pods     map[string]*pod
-	ctrs     map[string]*container
-	podNames map[string]string
-	ctrNames map[string]string
+// registered is what a registry indexes: an object with an id and a name.
+type registered interface {
+	comparable
+	key() (id, name string)
 }
 
-func newObjects() *objects {
-	return &objects{
-		pods:     map[string]*pod{},
-		ctrs:     map[string]*container{},
-		podNames: map[string]string{},
-		ctrNames: map[string]string{},
+func (p *pod) key() (string, string)       { return p.id, p.name }
+func (c *container) key() (string, string) { return c.id, c.name }
+
+// registry indexes objects by id and by name. The name index is the
+// registrar: a name belongs to one id until its object is removed.
+type registry[T registered] struct {
+	mu     sync.RWMutex
+	byID   map[string]T
+	byName map[string]string
+	kind   string
+}
+
+func newRegistry[T registered](kind string) *registry[T] {
+	return &registry[T]{byID: map[string]T{}, byName: map[string]string{}, kind: kind}
+}
+
+// add registers v. If its name is taken it returns the object holding it
+// instead, and ok is false.
+func (r *registry[T]) add(v T) (existing T, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, name := v.key()
+	if holder, taken := r.byName[name]; taken {
+		return r.byID[holder], false
 	}
+	r.byName[name] = id
+	r.byID[id] = v
+	return existing, true
 }
 
-// addPod registers p under name. If the name is taken it returns the pod
-// holding it instead.
-func (o *objects) addPod(p *pod) (existing *pod) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if id, ok := o.podNames[p.name]; ok {
-		return o.pods[id]
+func (r *registry[T]) remove(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, name := v.key()
+	if r.byName[name] == id {
+		delete(r.byName, name)
 	}
-	o.podNames[p.name] = p.id
-	o.pods[p.id] = p
-	return nil
+	delete(r.byID, id)
 }
 
-func (o *objects) removePod(p *pod) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.podNames[p.name] == p.id {
-		delete(o.podNames, p.name)
+// get finds an object by id or unique id prefix (crictl sends prefixes).
+func (r *registry[T]) get(id string) (T, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return lookup(r.byID, id, r.kind)
+}
+
+// list returns all objects sorted by id.
+func (r *registry[T]) list() []T {
+	r.mu.RLock()
+	out := make([]T, 0, len(r.byID))
+	ids := make([]string, 0, len(r.byID))
+	for id := range r.byID {
+		ids = append(ids, id)
 	}
-	delete(o.pods, p.id)
-}
-
-func (o *objects) addContainer(c *container) (existing *container) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if id, ok := o.ctrNames[c.name]; ok {
-		return o.ctrs[id]
+	sort.Strings(ids)
+	for _, id := range ids {
+		out = append(out, r.byID[id])
 	}
-	o.ctrNames[c.name] = c.id
-	o.ctrs[c.id] = c
-	return nil
-}
-
-func (o *objects) removeContainer(c *container) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.ctrNames[c.name] == c.id {
-		delete(o.ctrNames, c.name)
-	}
-	delete(o.ctrs, c.id)
-}
-
-// pod finds a pod by id or unique id prefix (crictl sends prefixes).
-func (o *objects) pod(id string) (*pod, error) {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return lookup(o.pods, id, "pod sandbox")
-}
-
-func (o *objects) container(id string) (*container, error) {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return lookup(o.ctrs, id, "container")
+	r.mu.RUnlock()
+	return out
 }
 
 func lookup[T any](m map[string]T, id, kind string) (T, error) {
@@ -184,33 +179,20 @@ func lookup[T any](m map[string]T, id, kind string) (T, error) {
 	}
 }
 
-// podList returns all pods sorted by id.
-func (o *objects) podList() []*pod {
-	o.mu.RLock()
-	out := make([]*pod, 0, len(o.pods))
-	for _, p := range o.pods {
-		out = append(out, p)
-	}
-	o.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
+// objects are the pods and containers cubbyd knows.
+type objects struct {
+	pods *registry[*pod]
+	ctrs *registry[*container]
 }
 
-func (o *objects) containerList() []*container {
-	o.mu.RLock()
-	out := make([]*container, 0, len(o.ctrs))
-	for _, c := range o.ctrs {
-		out = append(out, c)
-	}
-	o.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
+func newObjects() *objects {
+	return &objects{pods: newRegistry[*pod]("pod sandbox"), ctrs: newRegistry[*container]("container")}
 }
 
 // podContainers returns the containers of pod podID.
 func (o *objects) podContainers(podID string) []*container {
 	var out []*container
-	for _, c := range o.containerList() {
+	for _, c := range o.ctrs.list() {
 		if c.status().PodID == podID {
 			out = append(out, c)
 		}

@@ -38,7 +38,7 @@ func (s *Server) recover() error {
 		}
 		p := &pod{id: rec.ID, name: podName(cfg.GetMetadata()), config: cfg, created: make(chan struct{}), rec: rec}
 		close(p.created)
-		s.objs.addPod(p)
+		s.objs.pods.add(p)
 		switch {
 		case rec.State == store.PodCreating:
 			s.log.Warn("pod was being created when cubbyd stopped; tearing it down", "pod", rec.ID)
@@ -57,13 +57,13 @@ func (s *Server) recover() error {
 		if err := proto.Unmarshal(rec.Config, cfg); err != nil {
 			return fmt.Errorf("decode config of container %q: %w", rec.ID, err)
 		}
-		p, err := s.objs.pod(rec.PodID)
+		p, err := s.objs.pods.get(rec.PodID)
 		if err != nil {
 			s.log.Error("container without pod", "container", rec.ID, "pod", rec.PodID)
 			continue
 		}
 		c := &container{id: rec.ID, name: containerName(cfg.GetMetadata(), p.config.GetMetadata()), config: cfg, exited: make(chan struct{}), rec: rec}
-		s.objs.addContainer(c)
+		s.objs.ctrs.add(c)
 		switch rec.State {
 		case store.ContainerExited:
 			c.markExited()

@@ -11,7 +11,7 @@ import (
 func (s *Server) ListPodSandbox(ctx context.Context, r *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := r.GetFilter()
 	var items []*runtimeapi.PodSandbox
-	for _, p := range s.objs.podList() {
+	for _, p := range s.objs.pods.list() {
 		if f.GetId() != "" && !strings.HasPrefix(p.id, f.GetId()) {
 			continue
 		}

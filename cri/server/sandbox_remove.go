@@ -11,7 +11,7 @@ import (
 // RemovePodSandbox stops the pod if needed, removes its containers and
 // everything the pod had on the host. Removing a pod that is gone succeeds.
 func (s *Server) RemovePodSandbox(ctx context.Context, r *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	p, err := s.objs.pod(r.GetPodSandboxId())
+	p, err := s.objs.pods.get(r.GetPodSandboxId())
 	if errors.Is(err, errNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
@@ -45,6 +45,6 @@ func (s *Server) removePod(ctx context.Context, p *pod) error {
 	if err := s.db.DeletePod(p.id); err != nil {
 		return err
 	}
-	s.objs.removePod(p)
+	s.objs.pods.remove(p)
 	return nil
 }

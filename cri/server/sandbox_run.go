@@ -55,7 +55,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 			InitCgroup:   initCgroup(cgroupParent, id),
 		},
 	}
-	if existing := s.objs.addPod(p); existing != nil {
+	if existing, ok := s.objs.pods.add(p); !ok {
 		return s.retriedPod(ctx, existing, p.name)
 	}
 	defer close(p.created)
@@ -83,7 +83,7 @@ func (s *Server) retriedPod(ctx context.Context, p *pod, name string) (*runtimea
 
 func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	if err := s.db.PutPod(p.status()); err != nil {
-		s.objs.removePod(p)
+		s.objs.pods.remove(p)
 		return err
 	}
 	var undo undoStack
@@ -98,7 +98,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 			return
 		}
 		_ = s.db.DeletePod(p.id)
-		s.objs.removePod(p)
+		s.objs.pods.remove(p)
 	}()
 	rec := p.status()
 	ownCgroup := p.config.GetLinux().GetCgroupParent() == ""

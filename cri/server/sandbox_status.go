@@ -13,7 +13,7 @@ import (
 
 // PodSandboxStatus reports a pod's state, network and metadata.
 func (s *Server) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	p, err := s.objs.pod(r.GetPodSandboxId())
+	p, err := s.objs.pods.get(r.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}

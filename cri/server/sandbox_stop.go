@@ -14,7 +14,7 @@ import (
 // network and releases its namespaces. Stopping a pod that is gone or
 // already stopped succeeds.
 func (s *Server) StopPodSandbox(ctx context.Context, r *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	p, err := s.objs.pod(r.GetPodSandboxId())
+	p, err := s.objs.pods.get(r.GetPodSandboxId())
 	if errors.Is(err, errNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
