@@ -21,6 +21,15 @@ var (
 	ErrInUse = errors.New("in use")
 	// ErrDigestMismatch: content from a registry does not match its digest.
 	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrUnauthenticated: the registry rejected the credentials (or asked
+	// for some and none were given). The message names the registry.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: the registry accepted the credentials but
+	// refused access to the repository.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrNoProgress: a registry sent no bytes for longer than
+	// Config.NoProgressTimeout.
+	ErrNoProgress = errors.New("registry made no progress")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
 )

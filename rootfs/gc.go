@@ -48,6 +48,7 @@ func (s *Store) gcLocked() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delete unused layer records: %w", err)
 	}
+	s.usage.invalidate()
 	var trash []string
 	var firstErr error
 	for _, r := range unused {
@@ -72,5 +73,8 @@ func (s *Store) gcLocked() ([]string, error) {
 func (s *Store) removeTrash(paths []string) {
 	for _, p := range paths {
 		_ = os.RemoveAll(p)
+	}
+	if len(paths) > 0 {
+		s.usage.invalidate()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 
 // testRegistry serves an in-process registry on 127.0.0.1 and returns its
 // host:port.
-func testRegistry(t *testing.T) string {
+func testRegistry(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -40,7 +41,7 @@ type file struct {
 	link string
 }
 
-func layerOf(t *testing.T, files ...file) v1.Layer {
+func layerOf(t testing.TB, files ...file) v1.Layer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -78,7 +79,7 @@ func layerOf(t *testing.T, files ...file) v1.Layer {
 }
 
 // testImage builds an image from layers with a small runtime config.
-func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
+func testImage(t testing.TB, cfg v1.Config, layers ...v1.Layer) v1.Image {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
@@ -91,7 +92,7 @@ func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
 	return img
 }
 
-func push(t *testing.T, ref string, img v1.Image) {
+func push(t testing.TB, ref string, img v1.Image) {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -140,3 +141,5 @@ func openStore(t *testing.T, root string) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+func isRoot() bool { return os.Geteuid() == 0 }

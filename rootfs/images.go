@@ -53,6 +53,9 @@ func (s *Store) Remove(ref string) error {
 		if err := blobs.Delete([]byte(rec.ID)); err != nil {
 			return err
 		}
+		if rec.ManifestDigest == "" {
+			return nil
+		}
 		return blobs.Delete([]byte(rec.ManifestDigest))
 	})
 	if err != nil {

@@ -45,14 +45,18 @@ func (s *Store) hasLayer(chainID string) bool {
 	return ok
 }
 
-// unpackLayer downloads one layer blob, unpacks it into Root/tmp while
+// unpackLayer reads one layer blob, unpacks it into Root/tmp while
 // hashing both the compressed and the uncompressed stream, and only if
 // both digests match commits the directory. The caller holds a lease on
 // chainID.
-func (s *Store) unpackLayer(ctx context.Context, layer v1.Layer, desc v1.Descriptor, diffID v1.Hash, chainID string) (err error) {
+func (s *Store) unpackLayer(ctx context.Context, l layerSource, diffID v1.Hash, chainID string) (err error) {
+	name := l.digest.String()
+	if l.digest == (v1.Hash{}) {
+		name = diffID.String()
+	}
 	tmp, err := os.MkdirTemp(s.path("tmp"), "layer-")
 	if err != nil {
-		return fmt.Errorf("create temp dir for layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("create temp dir for layer %q: %w", name, err)
 	}
 	committed := false
 	defer func() {
@@ -64,36 +68,36 @@ func (s *Store) unpackLayer(ctx context.Context, layer v1.Layer, desc v1.Descrip
 		return fmt.Errorf("chmod layer dir %q: %w", tmp, err)
 	}
 
-	blob, err := layer.Compressed()
+	blob, err := l.open()
 	if err != nil {
-		return fmt.Errorf("fetch layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("fetch layer %q: %w", name, err)
 	}
 	defer blob.Close()
 
 	compressed := newDigester(blob)
 	plain, err := decompress(compressed)
 	if err != nil {
-		return fmt.Errorf("layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("layer %q: %w", name, err)
 	}
 	defer plain.Close()
 	uncompressed := newDigester(plain)
 
 	if err := unpack.Apply(ctx, tmp, uncompressed); err != nil {
-		return fmt.Errorf("unpack layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("unpack layer %q: %w", name, err)
 	}
 	// Tar streams end with padding the tar reader need not consume; the
 	// digests cover every byte.
 	if _, err := io.Copy(io.Discard, uncompressed); err != nil {
-		return fmt.Errorf("read layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("read layer %q: %w", name, err)
 	}
 	if _, err := io.Copy(io.Discard, compressed); err != nil {
-		return fmt.Errorf("read layer %q: %w", desc.Digest, err)
+		return fmt.Errorf("read layer %q: %w", name, err)
 	}
-	if got := compressed.digest(); got != desc.Digest.String() {
-		return fmt.Errorf("%w: layer %q has digest %s", ErrDigestMismatch, desc.Digest, got)
+	if got := compressed.digest(); l.digest != (v1.Hash{}) && got != name {
+		return fmt.Errorf("%w: layer %q has digest %s", ErrDigestMismatch, name, got)
 	}
 	if got := uncompressed.digest(); got != diffID.String() {
-		return fmt.Errorf("%w: layer %q has diff ID %s, config says %s", ErrDigestMismatch, desc.Digest, got, diffID)
+		return fmt.Errorf("%w: layer %q has diff ID %s, config says %s", ErrDigestMismatch, name, got, diffID)
 	}
 	if err := s.commitLayer(tmp, layerRecord{ChainID: chainID, DiffID: diffID.String()}); err != nil {
 		return err
@@ -140,6 +144,7 @@ func (s *Store) commitLayer(tmp string, rec layerRecord) error {
 		return fmt.Errorf("commit layer %q: %w", rec.ChainID, err)
 	}
 	s.layers[rec.ChainID] = rec
+	s.usage.invalidate()
 	return nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,22 +39,59 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 	if s.isClosed() {
 		return Image{}, ErrClosed
 	}
-	// Re-parse with the scheme policy attached (ggcr decides http vs https
-	// from the reference).
-	r, err := name.ParseReference(r.String(), s.nameOptions(r.String())...)
+	var counter atomic.Int64
+	done := logProgress(s.log, canonical(r), &counter)
+	ctx = withCounter(ctx, &counter)
+
+	var img Image
+	var err error
+	var failed []string
+	for _, ep := range s.registries.endpoints(r.Context().RegistryStr()) {
+		img, err = s.pullFrom(ctx, r, ep, auth)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		failed = append(failed, fmt.Sprintf("%s: %v", ep, err))
+	}
+	if err != nil && ctx.Err() != nil {
+		// Whatever the transport made of it, the caller's deadline or
+		// cancellation is the cause.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	} else if err != nil && len(failed) > 1 {
+		err = fmt.Errorf("%w (all endpoints failed: %s)", err, strings.Join(failed[:len(failed)-1], "; "))
+	}
+	done(err)
+	return img, err
+}
+
+// pullFrom pulls upstream reference r from one endpoint: the upstream
+// itself or a mirror. The image is recorded under r's names either way.
+func (s *Store) pullFrom(ctx context.Context, r name.Reference, ep endpoint, auth *Auth) (Image, error) {
+	var nameOpts []name.Option
+	if ep.plainHTTP || s.policy.allowsHTTP(ep.host) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	fetch, err := ep.at(r, nameOpts...)
 	if err != nil {
 		return Image{}, fmt.Errorf("%w: %v", ErrInvalidReference, err)
 	}
+	authn := auth.authenticator()
+	if ep.mirror {
+		authn = (*Auth)(nil).authenticator()
+	}
+	// One context per attempt: a failed layer cancels its siblings.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	opts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuth(auth.authenticator()),
+		remote.WithAuth(authn),
 		remote.WithTransport(s.transport),
 		remote.WithPlatform(s.platform),
 		remote.WithUserAgent("cubby"),
 	}
-	desc, err := remote.Get(r, opts...)
+	desc, err := remote.Get(fetch, opts...)
 	if err != nil {
-		return Image{}, registryError(err)
+		return Image{}, registryError(fetch, err)
 	}
 	if got := digestOf(desc.Manifest); got != desc.Digest.String() {
 		return Image{}, fmt.Errorf("%w: manifest is %s, registry said %s", ErrDigestMismatch, got, desc.Digest)
@@ -62,11 +102,11 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 
 	image, err := desc.Image()
 	if err != nil {
-		return Image{}, fmt.Errorf("resolve image for %s: %w", platformString(s.platform), registryError(err))
+		return Image{}, fmt.Errorf("resolve image for %s: %w", platformString(s.platform), registryError(fetch, err))
 	}
 	rawManifest, err := image.RawManifest()
 	if err != nil {
-		return Image{}, registryError(err)
+		return Image{}, registryError(fetch, err)
 	}
 	manifestDigest := digestOf(rawManifest)
 	if err := checkResolved(desc, manifestDigest); err != nil {
@@ -78,53 +118,39 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 	}
 	rawConfig, err := image.RawConfigFile()
 	if err != nil {
-		return Image{}, registryError(err)
+		return Image{}, registryError(fetch, err)
 	}
-	id := digestOf(rawConfig)
-	if id != manifest.Config.Digest.String() {
+	if id := digestOf(rawConfig); id != manifest.Config.Digest.String() {
 		return Image{}, fmt.Errorf("%w: config is %s, manifest says %s", ErrDigestMismatch, id, manifest.Config.Digest)
 	}
-	config, cf, err := parseImageConfig(rawConfig)
-	if err != nil {
-		return Image{}, fmt.Errorf("image %q: %w", id, err)
-	}
-	diffIDs := cf.RootFS.DiffIDs
-	if len(diffIDs) != len(manifest.Layers) {
-		return Image{}, fmt.Errorf("image %q: %d layers in manifest, %d diff IDs in config", id, len(manifest.Layers), len(diffIDs))
-	}
-
-	chains := chainIDs(diffIDs)
-	release := s.lease(chains)
-	defer release()
-
-	var size int64
-	for i, ld := range manifest.Layers {
-		size += ld.Size
-		if s.hasLayer(chains[i]) {
-			continue
-		}
-		layer, err := image.LayerByDigest(ld.Digest)
-		if err != nil {
-			return Image{}, fmt.Errorf("layer %q: %w", ld.Digest, err)
-		}
-		if err := s.unpackLayer(ctx, layer, ld, diffIDs[i], chains[i]); err != nil {
-			return Image{}, registryError(err)
-		}
-	}
-
-	rec := &imageRecord{
-		ID:             id,
-		Size:           size,
-		ManifestDigest: manifestDigest,
-		Layers:         chains,
-		config:         config,
+	src := source{rawConfig: rawConfig, rawManifest: rawManifest, manifestDigest: manifestDigest}
+	for _, ld := range manifest.Layers {
+		src.layers = append(src.layers, layerSource{
+			digest: ld.Digest,
+			size:   ld.Size,
+			open: func() (io.ReadCloser, error) {
+				layer, err := image.LayerByDigest(ld.Digest)
+				if err != nil {
+					return nil, registryError(fetch, err)
+				}
+				rc, err := layer.Compressed()
+				if err != nil {
+					return nil, registryError(fetch, err)
+				}
+				return rc, nil
+			},
+		})
 	}
 	var tag string
 	if t, ok := r.(name.Tag); ok {
 		tag = canonical(t)
 	}
 	repoDigest := repoName(r.Context()) + "@" + desc.Digest.String()
-	return s.commitImage(rec, tag, repoDigest, rawManifest, rawConfig)
+	img, err := s.install(ctx, src, tag, repoDigest)
+	if err != nil {
+		return Image{}, registryError(fetch, err)
+	}
+	return img, nil
 }
 
 // checkResolved verifies that the platform manifest go-containerregistry
@@ -219,11 +245,22 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-// registryError marks "no such manifest or blob" answers as ErrNotFound.
-func registryError(err error) error {
+// registryError classifies a registry's answer: no such manifest or blob
+// is ErrNotFound, rejected credentials ErrUnauthenticated, refused access
+// ErrPermissionDenied, each naming the registry.
+func registryError(r name.Reference, err error) error {
 	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+	if !errors.As(err, &te) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrPermissionDenied) {
+		return err
+	}
+	reg := r.Context().RegistryStr()
+	switch te.StatusCode {
+	case http.StatusNotFound:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: registry %s rejected the credentials for %s: %w", ErrUnauthenticated, reg, r.Context().RepositoryStr(), err)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: registry %s refused access to %s: %w", ErrPermissionDenied, reg, r.Context().RepositoryStr(), err)
 	}
 	return err
 }

@@ -58,6 +58,7 @@ func (s *Store) PrepareSnapshot(containerID, imageID string) error {
 			return fmt.Errorf("prepare snapshot %q: %w", containerID, err)
 		}
 	}
+	s.usage.invalidate()
 	return nil
 }
 
@@ -223,6 +224,7 @@ func (s *Store) RemoveSnapshot(containerID string) error {
 	if err := os.RemoveAll(s.snapshotDir(containerID)); err != nil {
 		return fmt.Errorf("remove snapshot %q: %w", containerID, err)
 	}
+	s.usage.invalidate()
 	return nil
 }
 

@@ -3,13 +3,13 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,15 +27,31 @@ type Config struct {
 	// Platform selects from manifest lists, "os/arch[/variant]". Default
 	// "linux/amd64".
 	Platform string
+	// Registries configures mirrors per upstream registry host, keyed by
+	// the host as references spell it ("registry.k8s.io", "docker.io").
+	Registries map[string]RegistryConfig
+	// NoProgressTimeout fails a registry request that receives nothing
+	// for this long. 0 means DefaultNoProgressTimeout; negative disables.
+	NoProgressTimeout time.Duration
+	// MaxConcurrentDownloads bounds the layers of one pull fetched at
+	// once. 0 means DefaultMaxConcurrentDownloads.
+	MaxConcurrentDownloads int
+	// Logger receives pull progress. nil discards it.
+	Logger *slog.Logger
 }
 
 // Store is the node's image store and snapshotter.
 type Store struct {
-	root      string
-	platform  v1.Platform
-	policy    hostPolicy
-	transport *policyTransport
-	db        *bolt.DB
+	root          string
+	platform      v1.Platform
+	policy        hostPolicy
+	registries    registryHosts
+	transport     *policyTransport
+	maxConcurrent int
+	log           *slog.Logger
+	db            *bolt.DB
+	flights       flights
+	usage         usageCache
 
 	mu        sync.RWMutex
 	closed    bool
@@ -61,19 +77,38 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform %q: %v", ErrInvalidArgument, cfg.Platform, err)
 	}
+	registries, err := parseRegistries(cfg.Registries)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.NoProgressTimeout == 0:
+		cfg.NoProgressTimeout = DefaultNoProgressTimeout
+	case cfg.NoProgressTimeout < 0:
+		cfg.NoProgressTimeout = 0
+	}
+	if cfg.MaxConcurrentDownloads <= 0 {
+		cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	root := filepath.Clean(cfg.Root)
 	s := &Store{
-		root:      root,
-		platform:  *platform,
-		policy:    newHostPolicy(cfg.InsecureRegistries),
-		images:    map[string]*imageRecord{},
-		tags:      map[string]string{},
-		digests:   map[string]string{},
-		layers:    map[string]layerRecord{},
-		snapshots: map[string]snapshotRecord{},
-		leases:    map[string]int{},
+		root:          root,
+		platform:      *platform,
+		policy:        newHostPolicy(cfg.InsecureRegistries, registries.plainHTTPHosts()),
+		registries:    registries,
+		maxConcurrent: cfg.MaxConcurrentDownloads,
+		log:           cfg.Logger,
+		images:        map[string]*imageRecord{},
+		tags:          map[string]string{},
+		digests:       map[string]string{},
+		layers:        map[string]layerRecord{},
+		snapshots:     map[string]snapshotRecord{},
+		leases:        map[string]int{},
 	}
-	s.transport = newPolicyTransport(s.policy)
+	s.transport = newPolicyTransport(s.policy, cfg.NoProgressTimeout)
 
 	for _, dir := range []string{root, s.path("layers"), s.path("l"), s.path("snapshots"), s.path("empty")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -218,16 +253,6 @@ func (s *Store) ensureLink(r layerRecord) error {
 	err := os.Symlink(target, s.path("l", r.Link))
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link layer %q: %w", r.ChainID, err)
-	}
-	return nil
-}
-
-// nameOptions returns the ggcr name option for registries that may use
-// plain HTTP.
-func (s *Store) nameOptions(ref string) []name.Option {
-	r, err := name.ParseReference(ref)
-	if err == nil && s.policy.allowsHTTP(r.Context().RegistryStr()) {
-		return []name.Option{name.Insecure}
 	}
 	return nil
 }

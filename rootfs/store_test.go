@@ -234,7 +234,7 @@ func TestNormalizeReference(t *testing.T) {
 }
 
 func TestHostPolicy(t *testing.T) {
-	p := newHostPolicy([]string{"reg.local:5000", "plain.example"})
+	p := newHostPolicy([]string{"reg.local:5000", "plain.example"}, []string{"mirror.local:5000"})
 	tests := []struct {
 		host string
 		http bool
@@ -249,6 +249,8 @@ func TestHostPolicy(t *testing.T) {
 		{"10.0.0.1:5000", false},
 		{"192.168.1.1", false},
 		{"registry-1.docker.io", false},
+		{"mirror.local:5000", true},
+		{"mirror.local", false},
 	}
 	for _, tt := range tests {
 		if got := p.allowsHTTP(tt.host); got != tt.http {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -37,14 +38,20 @@ func (a *Auth) authenticator() authn.Authenticator {
 // Loopback registries and the configured insecure ones may use HTTP; for
 // the configured ones TLS certificates are not verified either (Docker's
 // "insecure-registries" semantics). Everything else is HTTPS only.
+//
+// Mirrors configured with an explicit http:// URL may use plain HTTP too.
 type hostPolicy struct {
-	insecure map[string]bool // "host" or "host:port"
+	insecure  map[string]bool // "host" or "host:port"
+	plainHTTP map[string]bool // "host:port" of http:// mirrors
 }
 
-func newHostPolicy(insecure []string) hostPolicy {
-	p := hostPolicy{insecure: make(map[string]bool, len(insecure))}
+func newHostPolicy(insecure, plainHTTP []string) hostPolicy {
+	p := hostPolicy{insecure: map[string]bool{}, plainHTTP: map[string]bool{}}
 	for _, h := range insecure {
 		p.insecure[strings.ToLower(h)] = true
+	}
+	for _, h := range plainHTTP {
+		p.plainHTTP[strings.ToLower(h)] = true
 	}
 	return p
 }
@@ -61,7 +68,7 @@ func (p hostPolicy) isInsecure(hostport string) bool {
 
 // allowsHTTP reports whether plain HTTP to hostport is allowed.
 func (p hostPolicy) allowsHTTP(hostport string) bool {
-	return p.isInsecure(hostport) || isLoopback(hostport)
+	return p.isInsecure(hostport) || p.plainHTTP[strings.ToLower(hostport)] || isLoopback(hostport)
 }
 
 func isLoopback(hostport string) bool {
@@ -78,14 +85,16 @@ func isLoopback(hostport string) bool {
 }
 
 // policyTransport enforces hostPolicy on every request, including
-// redirects and token requests that go-containerregistry makes on its own.
+// redirects and token requests that go-containerregistry makes on its own,
+// and fails requests that make no progress for noProgress (0: never).
 type policyTransport struct {
-	policy   hostPolicy
-	secure   http.RoundTripper
-	noVerify http.RoundTripper
+	policy     hostPolicy
+	secure     http.RoundTripper
+	noVerify   http.RoundTripper
+	noProgress time.Duration
 }
 
-func newPolicyTransport(p hostPolicy) *policyTransport {
+func newPolicyTransport(p hostPolicy, noProgress time.Duration) *policyTransport {
 	base, ok := remote.DefaultTransport.(*http.Transport)
 	if !ok {
 		base = http.DefaultTransport.(*http.Transport)
@@ -93,7 +102,7 @@ func newPolicyTransport(p hostPolicy) *policyTransport {
 	secure := base.Clone()
 	noVerify := base.Clone()
 	noVerify.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for configured insecure registries
-	return &policyTransport{policy: p, secure: secure, noVerify: noVerify}
+	return &policyTransport{policy: p, secure: secure, noVerify: noVerify, noProgress: noProgress}
 }
 
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -101,8 +110,9 @@ func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.policy.allowsHTTP(host) {
 		return nil, fmt.Errorf("plain http to %q refused: not a loopback or configured insecure registry", host)
 	}
+	next := t.secure
 	if t.policy.isInsecure(host) {
-		return t.noVerify.RoundTrip(req)
+		next = t.noVerify
 	}
-	return t.secure.RoundTrip(req)
+	return watch(next, req, t.noProgress)
 }

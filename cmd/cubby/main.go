@@ -22,6 +22,7 @@ commands:
   version        runtime name and versions
   pull IMAGE     pull an image
   images         list images
+  import FILE    load a docker save or OCI layout archive (via cubbyd's admin socket)
   pods           list pod sandboxes
   ps             list containers
 `
@@ -88,7 +89,14 @@ func run(endpoint string, timeout time.Duration, args []string) error {
 		}
 		fmt.Fprintln(w, "IMAGE\tID\tSIZE")
 		for _, i := range r.Images {
-			fmt.Fprintf(w, "%s\t%.19s\t%d\n", strings.Join(i.RepoTags, ","), i.Id, i.Size)
+			names := strings.Join(i.RepoTags, ",")
+			if names == "" {
+				names = strings.Join(i.RepoDigests, ",")
+			}
+			if names == "" {
+				names = "<none>"
+			}
+			fmt.Fprintf(w, "%s\t%.19s\t%d\n", names, i.Id, i.Size)
 		}
 	case "pods":
 		r, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})

@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"cubby/rootfs"
 )
 
 // config is cubbyd's TOML configuration file. Flags override the paths.
@@ -29,6 +32,27 @@ type imageConfig struct {
 	InsecureRegistries []string `toml:"insecure_registries"`
 	// Platform is the os/arch picked from multi-platform images.
 	Platform string `toml:"platform"`
+	// NoProgressTimeout fails a registry request that receives no bytes
+	// for this long ("5m"; "0s" disables). Default 5m, like containerd.
+	NoProgressTimeout time.Duration `toml:"no_progress_timeout"`
+	// MaxConcurrentDownloads bounds the layers of one pull fetched and
+	// unpacked at once.
+	MaxConcurrentDownloads int `toml:"max_concurrent_downloads"`
+	// Registries maps an upstream registry host ("registry.k8s.io",
+	// "docker.io") to its mirrors:
+	//
+	//	[image.registries."registry.k8s.io"]
+	//	mirrors = ["http://127.0.0.1:5000"]
+	//	skip_upstream = true
+	Registries map[string]registryConfig `toml:"registries"`
+}
+
+type registryConfig struct {
+	// Mirrors are tried in order before the upstream:
+	// "http://host:port", "https://host" or "host[:port]" (HTTPS).
+	Mirrors []string `toml:"mirrors"`
+	// SkipUpstream never contacts the upstream registry itself.
+	SkipUpstream bool `toml:"skip_upstream"`
 }
 
 type cniConfig struct {
@@ -51,8 +75,11 @@ func defaultConfig() config {
 		CgroupParent: "/cubby",
 		LogLevel:     "info",
 		Image: imageConfig{
-			InsecureRegistries: []string{},
-			Platform:           "linux/amd64",
+			InsecureRegistries:     []string{},
+			Platform:               "linux/amd64",
+			NoProgressTimeout:      rootfs.DefaultNoProgressTimeout,
+			MaxConcurrentDownloads: rootfs.DefaultMaxConcurrentDownloads,
+			Registries:             map[string]registryConfig{},
 		},
 		CNI: cniConfig{
 			ConfDir:            "/etc/cni/net.d",

@@ -9,16 +9,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/cgroupmgr"
+	"cubby/cri/imageimport"
 	"cubby/cri/server"
 	"cubby/cri/store"
 	"cubby/netcni"
@@ -105,10 +108,22 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
 		return nil, err
 	}
+	registries := map[string]rootfs.RegistryConfig{}
+	for host, rc := range cfg.Image.Registries {
+		registries[host] = rootfs.RegistryConfig{Mirrors: rc.Mirrors, SkipUpstream: rc.SkipUpstream}
+	}
+	noProgress := cfg.Image.NoProgressTimeout
+	if noProgress == 0 {
+		noProgress = -1 // "0s" in the config disables the timeout
+	}
 	if d.images, err = rootfs.Open(rootfs.Config{
-		Root:               filepath.Join(cfg.Root, "images"),
-		InsecureRegistries: cfg.Image.InsecureRegistries,
-		Platform:           cfg.Image.Platform,
+		Root:                   filepath.Join(cfg.Root, "images"),
+		InsecureRegistries:     cfg.Image.InsecureRegistries,
+		Platform:               cfg.Image.Platform,
+		Registries:             registries,
+		NoProgressTimeout:      noProgress,
+		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
+		Logger:                 log,
 	}); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
@@ -167,6 +182,15 @@ func (d *daemon) serve(ctx context.Context) error {
 	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
 	runtimeapi.RegisterRuntimeServiceServer(g, d.srv)
 	runtimeapi.RegisterImageServiceServer(g, d.srv)
+	adminPath := filepath.Join(d.cfg.State, "admin.sock")
+	adminLn, err := imageimport.Listen(adminPath)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	admin := &http.Server{Handler: imageimport.Handler(d.images, d.log), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = admin.Serve(adminLn) }()
+	defer admin.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", version)

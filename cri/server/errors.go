@@ -30,8 +30,14 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, errNotFound), errors.Is(err, rootfs.ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, errInvalidArgument), errors.Is(err, rootfs.ErrInvalidReference):
+	case errors.Is(err, errInvalidArgument), errors.Is(err, rootfs.ErrInvalidReference), errors.Is(err, rootfs.ErrInvalidArgument):
 		code = codes.InvalidArgument
+	case errors.Is(err, rootfs.ErrUnauthenticated):
+		code = codes.Unauthenticated
+	case errors.Is(err, rootfs.ErrPermissionDenied):
+		code = codes.PermissionDenied
+	case errors.Is(err, rootfs.ErrNoProgress):
+		code = codes.Unavailable
 	case errors.Is(err, errAlreadyExists):
 		code = codes.AlreadyExists
 	case errors.Is(err, errFailedPrecondition):

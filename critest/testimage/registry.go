@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -45,14 +46,25 @@ func (r *Registry) DigestRef() string {
 // Serve starts a registry on a loopback listener and pushes img into it as
 // busybox:latest. Close stops it.
 func Serve(ctx context.Context, img v1.Image) (*Registry, error) {
+	return serve(ctx, img, nil, authn.Anonymous)
+}
+
+// serve starts a registry whose handler wrap may guard (nil: none) and
+// pushes img with auth.
+func serve(ctx context.Context, img v1.Image, wrap func(h http.Handler, host string) http.Handler, auth authn.Authenticator) (*Registry, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for test registry: %w", err)
 	}
+	host := ln.Addr().String()
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if wrap != nil {
+		h = wrap(h, host)
+	}
 	r := &Registry{
-		Host: ln.Addr().String(),
+		Host: host,
 		srv: &http.Server{
-			Handler:           registry.New(registry.Logger(log.New(io.Discard, "", 0))),
+			Handler:           h,
 			ReadHeaderTimeout: 30 * time.Second,
 		},
 		done: make(chan error, 1),
@@ -65,7 +77,7 @@ func Serve(ctx context.Context, img v1.Image) (*Registry, error) {
 		r.Close()
 		return nil, fmt.Errorf("parse reference %q: %w", r.Ref, err)
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("push %q: %w", r.Ref, err)
 	}
@@ -76,11 +88,16 @@ func Serve(ctx context.Context, img v1.Image) (*Registry, error) {
 	return r, nil
 }
 
-// Close stops the registry and waits for its server to return.
+// Close stops the registry and waits for its server to return. Clients
+// that keep a connection open without a request (a runtime's idle
+// keep-alive pool) get it closed after a short grace period.
 func (r *Registry) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := r.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = r.srv.Close()
+	}
 	if serr := <-r.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
