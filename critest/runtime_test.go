@@ -64,3 +64,31 @@ func TestRuntimeConfig(t *testing.T) {
 		t.Errorf("RuntimeConfig: cgroup driver %s, want %s", got, runtimeapi.CgroupDriver_CGROUPFS)
 	}
 }
+
+// TestStatusNetworkNotReady checks that a runtime without usable CNI
+// plugins reports NetworkReady=false with a reason, and RuntimeReady still.
+func TestStatusNetworkNotReady(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("configures a private daemon's CNI; -endpoint given")
+	}
+	noPlugins := t.TempDir()
+	env := suite.NewEnv(t, func(c *framework.DaemonConfig) { c.CNI.BinDirs = []string{noPlugins} })
+	resp, err := env.RuntimeService().Status(framework.Context(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range resp.GetStatus().GetConditions() {
+		switch c.GetType() {
+		case runtimeapi.RuntimeReady:
+			if !c.GetStatus() {
+				t.Errorf("RuntimeReady is false: %v", c)
+			}
+		case runtimeapi.NetworkReady:
+			if c.GetStatus() || c.GetReason() == "" || c.GetMessage() == "" {
+				t.Errorf("NetworkReady = %v, want false with a reason and message", c)
+			}
+			return
+		}
+	}
+	t.Errorf("no NetworkReady condition in %v", resp.GetStatus())
+}

@@ -24,7 +24,14 @@ type DaemonConfig struct {
 
 // ImageConfig is the [image] table.
 type ImageConfig struct {
-	InsecureRegistries []string `toml:"insecure_registries,omitempty"`
+	InsecureRegistries []string                  `toml:"insecure_registries,omitempty"`
+	Registries         map[string]RegistryConfig `toml:"registries,omitempty"`
+}
+
+// RegistryConfig is an [image.registries."host"] table.
+type RegistryConfig struct {
+	Mirrors      []string `toml:"mirrors,omitempty"`
+	SkipUpstream bool     `toml:"skip_upstream,omitempty"`
 }
 
 // CNIConfig is the [cni] table.

@@ -67,7 +67,10 @@ func (e *Env) disconnect() {
 // NewEnv returns the runtime for test t: the -endpoint runtime when given,
 // otherwise a private cubbyd started for t and torn down (with leak checks)
 // when t ends. A private daemon needs root; without it t is skipped.
-func (s *Suite) NewEnv(t testing.TB) *Env {
+//
+// Options adjust the private daemon's config before it starts; they are
+// ignored with -endpoint (tests that need them skip there).
+func (s *Suite) NewEnv(t testing.TB, options ...func(*DaemonConfig)) *Env {
 	t.Helper()
 	if s.opts.External() {
 		e := &Env{endpoint: s.opts.Endpoint}
@@ -108,6 +111,9 @@ func (s *Suite) NewEnv(t testing.TB) *Env {
 			DefaultSubnet:      subnet,
 			DefaultNetworkName: "critest-" + id,
 		},
+	}
+	for _, opt := range options {
+		opt(&cfg)
 	}
 	for _, dir := range []string{cfg.Root, cfg.State, cfg.CNI.ConfDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

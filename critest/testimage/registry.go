@@ -106,3 +106,22 @@ func (r *Registry) Close() error {
 	}
 	return nil
 }
+
+// ServeWrapped is Serve with the registry's handler wrapped by wrap, e.g.
+// to count or refuse requests.
+func ServeWrapped(ctx context.Context, img v1.Image, wrap func(h http.Handler) http.Handler) (*Registry, error) {
+	return serve(ctx, img, func(h http.Handler, _ string) http.Handler { return wrap(h) }, authn.Anonymous)
+}
+
+// Push pushes img into the registry as repoTag ("pause:3.9"), so one
+// registry can stand in for images of other names.
+func (r *Registry) Push(ctx context.Context, img v1.Image, repoTag string) error {
+	ref, err := name.ParseReference(r.Host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		return fmt.Errorf("parse reference %q: %w", repoTag, err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("push %q: %w", repoTag, err)
+	}
+	return nil
+}
