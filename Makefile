@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := bin
 
-.PHONY: all build deps test run lint clean
+.PHONY: all build deps test run lint clean bench
 
 all: build
 
@@ -24,6 +24,13 @@ test: deps
 ## run: start cubbyd with its default config (root)
 run: deps build
 	$(BIN)/cubbyd
+
+## bench: private cubbyd + loopback registry, then `cubby bench` against it (root;
+## not part of test). Pass bench flags with BENCH_ARGS="--n 20 --idle 5s".
+BENCH_ARGS ?=
+bench: build
+	$(GO) build -o $(BIN)/benchenv ./hack/benchenv
+	$(BIN)/benchenv --cubbyd $(BIN)/cubbyd --cubby $(BIN)/cubby -- $(BENCH_ARGS)
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint:
