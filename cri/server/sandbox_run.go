@@ -103,6 +103,9 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	rec := p.status()
 	ownCgroup := p.config.GetLinux().GetCgroupParent() == ""
 
+	steps := newStepTimer()
+	defer func() { s.log.Debug("pod start steps", "pod", p.id, "error", err, "steps", steps) }()
+
 	// 1. Cgroups: the pod's and the pod init's leaf inside it.
 	if err := s.cgroups.Create(rec.CgroupParent, nil); err != nil {
 		return fmt.Errorf("create pod cgroup: %w", err)
@@ -119,11 +122,15 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		return err
 	}
 
+	steps.done("cgroups")
+
 	// 2. Files the containers bind-mount: hostname, hosts, resolv.conf.
 	undo.push("pod directory", func(context.Context) error { return s.rt.RemovePod(p.id) })
 	if err := s.writePodFiles(p); err != nil {
 		return err
 	}
+
+	steps.done("files")
 
 	// 3. The pod init, in new namespaces pinned to files.
 	started, err := s.rt.StartPod(ctx, sandbox.PodOptions{
@@ -150,6 +157,8 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		return err
 	}
 
+	steps.done("pod init")
+
 	// 4. The network: recorded above, so a crash from here on still tears it down.
 	podNet := podNetwork(p.id, p.config, netns)
 	undo.push("pod network", func(ctx context.Context) error { return s.net.Teardown(ctx, podNet) })
@@ -161,6 +170,8 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	for _, ip := range result.IPs {
 		ips = append(ips, ip.String())
 	}
+	steps.done("network")
+	defer steps.done("record")
 	return p.update(s.db, func(r *store.Pod) {
 		r.IPs = ips
 		r.State = store.PodReady
