@@ -144,7 +144,7 @@ func (m *Manager) Pids(path string) ([]int, error) {
 // Stats returns the cumulative CPU time and the memory use of the cgroup at
 // path, descendants included.
 func (m *Manager) Stats(path string) (Stats, error) {
-	if _, err := m.existing(path); err != nil {
+	if err := validatePath(path); err != nil {
 		return Stats{}, err
 	}
 	s, err := m.b.stats(path)

@@ -209,25 +209,31 @@ func v1Freeze(state string) error {
 	return err
 }
 
+// stats reads just the three files kubelet's numbers come from
+// (cpuacct.usage, memory.usage_in_bytes, memory.stat): ListContainerStats
+// calls this for every container every few seconds, so the library's
+// read-every-controller Stat is too slow here.
 func (v *v1) stats(path string) (Stats, error) {
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v.hierarchy))
-	if err != nil {
-		if errors.Is(err, cgroup1.ErrCgroupDeleted) {
-			return Stats{}, ErrNotFound
-		}
-		return Stats{}, err
-	}
-	m, err := cg.Stat(cgroup1.IgnoreNotExist)
-	if err != nil {
-		return Stats{}, err
-	}
 	var s Stats
-	if u := m.GetCPU().GetUsage(); u != nil {
-		s.CPUUsageNanos = u.GetTotal()
+	if cpu := v.subsystem(cgroup1.Cpuacct); cpu != nil {
+		usage, err := readUint(filepath.Join(cpu.Path(path), "cpuacct.usage"))
+		if err != nil {
+			return Stats{}, err
+		}
+		s.CPUUsageNanos = usage
 	}
-	if mem := m.GetMemory(); mem != nil {
-		s.MemoryUsageBytes = mem.GetUsage().GetUsage()
-		s.MemoryWorkingSetBytes = workingSet(s.MemoryUsageBytes, mem.GetTotalInactiveFile())
+	if mem := v.subsystem(cgroup1.Memory); mem != nil {
+		dir := mem.Path(path)
+		usage, err := readUint(filepath.Join(dir, "memory.usage_in_bytes"))
+		if err != nil {
+			return Stats{}, err
+		}
+		inactive, err := memoryStat(filepath.Join(dir, "memory.stat"), "total_inactive_file")
+		if err != nil {
+			return Stats{}, err
+		}
+		s.MemoryUsageBytes = usage
+		s.MemoryWorkingSetBytes = workingSet(usage, inactive)
 	}
 	return s, nil
 }

@@ -169,6 +169,9 @@ func v2Frozen(dir string) (bool, error) {
 }
 
 func (v *v2) stats(path string) (Stats, error) {
+	if _, err := os.Stat(v.dirs(path)[0]); errors.Is(err, os.ErrNotExist) {
+		return Stats{}, fmt.Errorf("cgroup %q: %w", path, ErrNotFound)
+	}
 	m, err := cgroup2.Load(path, cgroup2.WithMountpoint(v.mountpoint))
 	if err != nil {
 		return Stats{}, err
