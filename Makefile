@@ -30,7 +30,7 @@ run: deps build
 BENCH_ARGS ?=
 bench: build
 	$(GO) build -o $(BIN)/benchenv ./hack/benchenv
-	$(BIN)/benchenv --cubbyd $(BIN)/cubbyd --cubby $(BIN)/cubby -- $(BENCH_ARGS)
+	$(BIN)/benchenv --cubbyd $(BIN)/cubbyd --cubby $(BIN)/cubby $(BENCHENV_ARGS) -- $(BENCH_ARGS)
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint:

@@ -40,6 +40,7 @@ type options struct {
 	cubbyd, cubby, busybox  string
 	bridge, subnet, netName string
 	cgroupParent            string
+	logLevel                string
 	benchArgs               []string
 }
 
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&o.subnet, "subnet", "10.254.0.0/16", "bench-only pod subnet")
 	flag.StringVar(&o.netName, "network", "cubby-bench", "bench-only CNI network name")
 	flag.StringVar(&o.cgroupParent, "cgroup-parent", "/cubby-bench", "cgroup parent of the bench pods")
+	flag.StringVar(&o.logLevel, "log-level", "info", "cubbyd log level (debug logs per-step pod start timings)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchenv [flags] [-- cubby bench flags]")
 		flag.PrintDefaults()
@@ -159,6 +161,7 @@ type daemonConfig struct {
 	State        string `toml:"state"`
 	Listen       string `toml:"listen"`
 	CgroupParent string `toml:"cgroup_parent"`
+	LogLevel     string `toml:"log_level"`
 	CNI          struct {
 		ConfDir            string `toml:"conf_dir"`
 		DefaultBridge      string `toml:"default_bridge"`
@@ -181,6 +184,7 @@ func (o options) startDaemon(ctx context.Context, dir string, sigs <-chan os.Sig
 	cfg.State = filepath.Join(dir, "state")
 	cfg.Listen = filepath.Join(dir, "cubby.sock")
 	cfg.CgroupParent = o.cgroupParent
+	cfg.LogLevel = o.logLevel
 	cfg.CNI.ConfDir = filepath.Join(dir, "net.d") // empty: the built-in bridge
 	cfg.CNI.DefaultBridge = o.bridge
 	cfg.CNI.DefaultSubnet = o.subnet
