@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -62,11 +61,11 @@ func (r *Runtime) ReadBundle(id string) (*specs.Spec, error) {
 	return &spec, nil
 }
 
-// StartContainer asks pod podID's init (host pid podPid) to start container
-// id from its bundle, writing its output to logPath, inside the cgroup whose
+// StartContainer asks pod podID's init to start container id from its
+// bundle, writing its output to logPath, inside the cgroup whose
 // cgroup.procs files are given. It returns the container's host pid once the
-// container's command has been exec'd.
-func (r *Runtime) StartContainer(ctx context.Context, podID string, podPid int, id, logPath string, cgroupProcsFiles []string) (int, error) {
+// container's command has been exec'd, with the time of the exec.
+func (r *Runtime) StartContainer(ctx context.Context, podID, id, logPath string, cgroupProcsFiles []string) (pid int, startedAt time.Time, err error) {
 	resp, err := control.Call(ctx, control.SocketPath(r.PodDir(podID)), control.Request{
 		Op:               control.OpStart,
 		ID:               id,
@@ -75,43 +74,16 @@ func (r *Runtime) StartContainer(ctx context.Context, podID string, podPid int, 
 		CgroupProcsFiles: cgroupProcsFiles,
 	})
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
-	pid, err := hostPid(podPid, resp.Pid)
-	if err != nil {
-		return 0, fmt.Errorf("find host pid of container %q: %w", id, err)
-	}
-	return pid, nil
+	return resp.Pid, time.Unix(0, resp.StartedAt), nil
 }
 
-// hostPid translates nsPid, a child of the pod init podPid as the pod's pid
-// namespace numbers it, into its pid on the host: the child whose NSpid
-// line names nsPid one level down.
-func hostPid(podPid, nsPid int) (int, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", podPid))
-	if err != nil {
-		return 0, err
-	}
-	want := strconv.Itoa(nsPid)
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", podPid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, child := range strings.Fields(string(b)) {
-			status, err := os.ReadFile("/proc/" + child + "/status")
-			if err != nil {
-				continue
-			}
-			for _, line := range strings.Split(string(status), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 3 && f[0] == "NSpid:" && f[2] == want {
-					return strconv.Atoi(child)
-				}
-			}
-		}
-	}
-	return 0, fmt.Errorf("no child of pod init %d has pid %d in the pod", podPid, nsPid)
+// ReopenContainerLog makes container id's pod init write its log to a new
+// file at the container's log path (the old one was rotated away).
+func (r *Runtime) ReopenContainerLog(ctx context.Context, podID, id string) error {
+	_, err := control.Call(ctx, control.SocketPath(r.PodDir(podID)), control.Request{Op: control.OpReopen, ID: id})
+	return err
 }
 
 // SignalContainer sends sig to container id's init process.

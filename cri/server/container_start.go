@@ -29,7 +29,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	if p.status().State != store.PodReady {
 		return nil, fmt.Errorf("pod sandbox %q of container %q is not ready: %w", p.id, c.id, errFailedPrecondition)
 	}
-	if err := s.startContainer(ctx, c, rec, p.status().Pid); err != nil {
+	if err := s.startContainer(ctx, c, rec); err != nil {
 		now := time.Now().UnixNano()
 		_ = c.update(s.db, func(r *store.Container) {
 			r.State, r.StartedAt, r.FinishedAt = store.ContainerExited, now, now
@@ -41,7 +41,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
-func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container, podPid int) error {
+func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container) error {
 	spec, err := s.rt.ReadBundle(c.id)
 	if err != nil {
 		return err
@@ -53,12 +53,12 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 	if err != nil {
 		return err
 	}
-	pid, err := s.rt.StartContainer(ctx, rec.PodID, podPid, c.id, rec.LogPath, procs)
+	pid, startedAt, err := s.rt.StartContainer(ctx, rec.PodID, c.id, rec.LogPath, procs)
 	if err != nil {
 		return err
 	}
 	if err := c.update(s.db, func(r *store.Container) {
-		r.State, r.Pid, r.StartedAt = store.ContainerRunning, pid, time.Now().UnixNano()
+		r.State, r.Pid, r.StartedAt = store.ContainerRunning, pid, startedAt.UnixNano()
 	}); err != nil {
 		return err
 	}

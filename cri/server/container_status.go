@@ -34,7 +34,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 		Annotations: c.config.GetAnnotations(),
 		Mounts:      c.config.GetMounts(),
 		LogPath:     rec.LogPath,
-		Resources:   &runtimeapi.ContainerResources{Linux: c.config.GetLinux().GetResources()},
+		Resources:   &runtimeapi.ContainerResources{Linux: resources(c, rec)},
 	}
 	if img, err := s.images.Get(rec.ImageID); err == nil && len(img.RepoDigests) > 0 {
 		st.ImageRef = img.RepoDigests[0]

@@ -61,6 +61,9 @@ type container struct {
 	// exited is closed once the container's exit is recorded.
 	exited   chan struct{}
 	exitOnce sync.Once
+	// updating serializes resource updates, which rewrite the bundle; it is
+	// not the status lock, so List calls never wait on them.
+	updating sync.Mutex
 
 	mu  sync.Mutex
 	rec store.Container

@@ -61,6 +61,9 @@ type Container struct {
 	ImageID  string `json:"imageId"`
 	// LogPath is the absolute host path of the CRI log ("" for none).
 	LogPath string `json:"logPath,omitempty"`
+	// Resources are the CRI LinuxContainerResources (protobuf) set by
+	// UpdateContainerResources; empty means the config's.
+	Resources []byte `json:"resources,omitempty"`
 	// StopSignal is the image's STOPSIGNAL.
 	StopSignal string         `json:"stopSignal,omitempty"`
 	CgroupPath string         `json:"cgroupPath"`

@@ -32,6 +32,7 @@ const (
 	OpKill     = "kill"     // signal a container's init process
 	OpWait     = "wait"     // block until a container has exited
 	OpShutdown = "shutdown" // kill every container, then exit
+	OpReopen   = "reopen"   // reopen a container's log file (after rotation)
 )
 
 // Request is one call to cubby-pod.
@@ -53,7 +54,10 @@ type Request struct {
 type Response struct {
 	Error string `json:"error,omitempty"`
 	Pid   int    `json:"pid,omitempty"`
-	Exit  *Exit  `json:"exit,omitempty"`
+	// StartedAt is when a started container's command was exec'd, in Unix
+	// nanoseconds: taken by the pod init, so it precedes the exit's reap.
+	StartedAt int64 `json:"startedAt,omitempty"`
+	Exit      *Exit `json:"exit,omitempty"`
 }
 
 // Exit is how a container's init process ended.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -123,10 +125,15 @@ type server struct {
 //
 //	running ──reaped──▶ draining (pipes to EOF) ──▶ exited (exit.json written, exited closed)
 type container struct {
-	id     string
-	pid    int
-	log    *os.File
-	io     sync.WaitGroup
+	id      string
+	pid     int // in the pod's pid namespace
+	hostPid int
+	logPath string
+	logs    *crilog.File
+	io      sync.WaitGroup
+
+	logMu  sync.Mutex
+	log    *os.File // nil once the container's output is drained
 	exit   control.Exit
 	exited chan struct{}
 }
@@ -175,13 +182,15 @@ func (s *server) dispatch(req control.Request) control.Response {
 	switch req.Op {
 	case control.OpPing:
 	case control.OpStart:
-		resp.Pid, err = s.start(req)
+		resp.Pid, resp.StartedAt, err = s.start(req)
 	case control.OpKill:
 		err = s.kill(req.ID, syscall.Signal(req.Signal))
 	case control.OpWait:
 		resp.Exit, err = s.wait(req.ID)
 	case control.OpShutdown:
 		s.shutdown()
+	case control.OpReopen:
+		err = s.reopen(req.ID)
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}
@@ -191,30 +200,31 @@ func (s *server) dispatch(req control.Request) control.Response {
 	return resp
 }
 
-// start starts container req.ID from its bundle and returns its host pid.
-func (s *server) start(req control.Request) (int, error) {
+// start starts container req.ID from its bundle and returns its host pid
+// and the time its command was exec'd.
+func (s *server) start(req control.Request) (hostPid int, startedAt int64, err error) {
 	spec, err := readSpec(filepath.Join(req.Bundle, "config.json"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
-		return 0, fmt.Errorf("create log directory for %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("create log directory for %q: %w", req.ID, err)
 	}
-	logf, err := os.OpenFile(req.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o640)
+	logf, err := openLog(req.LogPath)
 	if err != nil {
-		return 0, fmt.Errorf("open log of %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		logf.Close()
-		return 0, err
+		return 0, 0, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		logf.Close()
 		outR.Close()
 		outW.Close()
-		return 0, err
+		return 0, 0, err
 	}
 
 	// The lock is held across the start so that the reaper cannot see the
@@ -227,10 +237,10 @@ func (s *server) start(req control.Request) (int, error) {
 		outW.Close()
 		errR.Close()
 		errW.Close()
-		return 0, fmt.Errorf("pod is shutting down")
+		return 0, 0, fmt.Errorf("pod is shutting down")
 	}
 	if c, ok := s.containers[req.ID]; ok {
-		return 0, fmt.Errorf("container %q already started as pid %d", req.ID, c.pid)
+		return 0, 0, fmt.Errorf("container %q already started as pid %d", req.ID, c.pid)
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
@@ -244,16 +254,91 @@ func (s *server) start(req control.Request) (int, error) {
 		logf.Close()
 		outR.Close()
 		errR.Close()
-		return 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
-	c := &container{id: req.ID, pid: pid, log: logf, exited: make(chan struct{})}
-	lf := crilog.NewFile(logf)
+	// The reaper cannot have reaped the child yet (s.mu is held), so even a
+	// container that already exited is still there to be found.
+	startedAt = time.Now().UnixNano()
+	hostPid, err = findHostPid(pid)
+	if err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		logf.Close()
+		outR.Close()
+		errR.Close()
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+	}
+	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{})}
 	c.io.Add(2)
-	go copyLog(&c.io, lf, crilog.Stdout, outR)
-	go copyLog(&c.io, lf, crilog.Stderr, errR)
+	go copyLog(&c.io, c.logs, crilog.Stdout, outR)
+	go copyLog(&c.io, c.logs, crilog.Stderr, errR)
 	s.containers[req.ID] = c
 	s.byPid[pid] = c
-	return pid, nil
+	return hostPid, startedAt, nil
+}
+
+// findHostPid translates nsPid, a child of this pod init as the pod's pid
+// namespace numbers it, into its pid on the host, which is what cubbyd and
+// the host's tools see. /proc here is the host's (the pod init shares the
+// host mount namespace), so /proc/self is the pod init's host pid and the
+// child is the one whose NSpid line names nsPid one level down.
+func findHostPid(nsPid int) (int, error) {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return 0, err
+	}
+	tasks, err := os.ReadDir("/proc/" + self + "/task")
+	if err != nil {
+		return 0, err
+	}
+	want := strconv.Itoa(nsPid)
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + self + "/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, child := range strings.Fields(string(b)) {
+			status, err := os.ReadFile("/proc/" + child + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 3 && f[0] == "NSpid:" && f[2] == want {
+					return strconv.Atoi(child)
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child has pid %d in the pod", nsPid)
+}
+
+// openLog opens a CRI log file for appending, creating it if needed.
+func openLog(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o640)
+}
+
+// reopen points container id's log at a new file at its log path: kubelet
+// renames the file to rotate it, then asks for the reopen.
+func (s *server) reopen(id string) error {
+	s.mu.Lock()
+	c, ok := s.containers[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("container %q not found in pod", id)
+	}
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	if c.log == nil {
+		return fmt.Errorf("container %q is not running", id)
+	}
+	f, err := openLog(c.logPath)
+	if err != nil {
+		return fmt.Errorf("reopen log of %q: %w", id, err)
+	}
+	c.logs.SetWriter(f)
+	c.log.Close()
+	c.log = f
+	return nil
 }
 
 func copyLog(wg *sync.WaitGroup, lf *crilog.File, stream string, r *os.File) {
@@ -356,7 +441,10 @@ func (s *server) finish(c *container, e control.Exit) {
 	case <-drained:
 	case <-time.After(ioDrainTimeout):
 	}
+	c.logMu.Lock()
 	c.log.Close()
+	c.log = nil
+	c.logMu.Unlock()
 	c.exit = e
 	if err := control.WriteExit(s.dir, c.id, e); err != nil {
 		fmt.Fprintf(os.Stderr, "cubby-pod: record exit of %q: %v\n", c.id, err)
