@@ -1,0 +1,203 @@
+package podinit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/containerinit"
+	"cubby/sandbox/control"
+	"cubby/sandbox/crilog"
+)
+
+// container is one started container process.
+//
+//	running ──reaped──▶ draining (pipes to EOF) ──▶ exited (exit.json written, exited closed)
+type container struct {
+	id      string
+	pid     int // in the pod's pid namespace
+	hostPid int
+	logPath string
+	logs    *crilog.File
+	io      sync.WaitGroup
+
+	logMu  sync.Mutex
+	log    *os.File // nil once the container's output is drained
+	exit   control.Exit
+	exited chan struct{}
+}
+
+// start starts container req.ID from its bundle and returns its host pid
+// and the time its command was exec'd.
+func (s *server) start(req control.Request) (hostPid int, startedAt int64, err error) {
+	spec, err := readSpec(filepath.Join(req.Bundle, "config.json"))
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
+		return 0, 0, fmt.Errorf("create log directory for %q: %w", req.ID, err)
+	}
+	logf, err := openLog(req.LogPath)
+	if err != nil {
+		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return 0, 0, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		outR.Close()
+		outW.Close()
+		return 0, 0, err
+	}
+
+	// The lock is held across the start so that the reaper cannot see the
+	// child's exit before the child is registered.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		logf.Close()
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return 0, 0, fmt.Errorf("pod is shutting down")
+	}
+	if c, ok := s.containers[req.ID]; ok {
+		return 0, 0, fmt.Errorf("container %q already started as pid %d", req.ID, c.pid)
+	}
+	pid, err := containerinit.Start(containerinit.StartOptions{
+		Spec:             spec,
+		Stdout:           outW,
+		Stderr:           errW,
+		CgroupProcsFiles: req.CgroupProcsFiles,
+	})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		logf.Close()
+		outR.Close()
+		errR.Close()
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+	}
+	// The reaper cannot have reaped the child yet (s.mu is held), so even a
+	// container that already exited is still there to be found.
+	startedAt = time.Now().UnixNano()
+	hostPid, err = findHostPid(pid)
+	if err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		logf.Close()
+		outR.Close()
+		errR.Close()
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+	}
+	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{})}
+	c.io.Add(2)
+	go copyLog(&c.io, c.logs, crilog.Stdout, outR)
+	go copyLog(&c.io, c.logs, crilog.Stderr, errR)
+	s.containers[req.ID] = c
+	s.byPid[pid] = c
+	return hostPid, startedAt, nil
+}
+
+// findHostPid translates nsPid, a child of this pod init as the pod's pid
+// namespace numbers it, into its pid on the host, which is what cubbyd and
+// the host's tools see. /proc here is the host's (the pod init shares the
+// host mount namespace), so /proc/self is the pod init's host pid and the
+// child is the one whose NSpid line names nsPid one level down.
+func findHostPid(nsPid int) (int, error) {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return 0, err
+	}
+	tasks, err := os.ReadDir("/proc/" + self + "/task")
+	if err != nil {
+		return 0, err
+	}
+	want := strconv.Itoa(nsPid)
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + self + "/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, child := range strings.Fields(string(b)) {
+			status, err := os.ReadFile("/proc/" + child + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 3 && f[0] == "NSpid:" && f[2] == want {
+					return strconv.Atoi(child)
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child has pid %d in the pod", nsPid)
+}
+
+func readSpec(path string) (*specs.Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("decode spec %s: %w", path, err)
+	}
+	return &spec, nil
+}
+
+func (s *server) kill(id string, sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return fmt.Errorf("container %q not found in pod", id)
+	}
+	select {
+	case <-c.exited:
+		return nil
+	default:
+	}
+	if _, reaped := s.byPid[c.pid]; !reaped {
+		return nil // exit is being recorded
+	}
+	// The pid cannot have been reused: only the reaper frees it, under s.mu.
+	if err := unix.Kill(c.pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal %d to container %q: %w", sig, id, err)
+	}
+	return nil
+}
+
+func (s *server) wait(id string) (*control.Exit, error) {
+	s.mu.Lock()
+	c, ok := s.containers[id]
+	s.mu.Unlock()
+	if !ok {
+		e, found, err := control.ReadExit(s.dir, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("container %q not found in pod", id)
+		}
+		return &e, nil
+	}
+	<-c.exited
+	e := c.exit
+	return &e, nil
+}
