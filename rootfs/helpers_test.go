@@ -43,6 +43,19 @@ type file struct {
 
 func layerOf(t testing.TB, files ...file) v1.Layer {
 	t.Helper()
+	data := tarOf(t, files...)
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// tarOf returns an uncompressed tar of files.
+func tarOf(t testing.TB, files ...file) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
@@ -68,14 +81,7 @@ func layerOf(t testing.TB, files ...file) v1.Layer {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return buf.Bytes()
 }
 
 // testImage builds an image from layers with a small runtime config.
