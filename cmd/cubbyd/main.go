@@ -49,7 +49,11 @@ func run() error {
 	)
 	flag.Parse()
 	if *printConfig {
-		return toml.NewEncoder(os.Stdout).Encode(defaultConfig())
+		if err := toml.NewEncoder(os.Stdout).Encode(defaultConfig()); err != nil {
+			return err
+		}
+		_, err := fmt.Print(registryExample)
+		return err
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -71,6 +75,14 @@ func run() error {
 	defer d.close()
 	return d.serve(ctx)
 }
+
+// registryExample shows the per-registry keys, which have no default.
+const registryExample = `
+# Per-registry settings (none by default), e.g. an air-gapped node:
+# [image.registries."registry.k8s.io"]
+#   mirrors = ["http://127.0.0.1:5000"]  # tried in order
+#   skip_upstream = true                 # never contact registry.k8s.io itself
+`
 
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
