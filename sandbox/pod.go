@@ -286,12 +286,20 @@ func (r *Runtime) RemovePod(id string) error {
 func (r *Runtime) PodFilePath(id, name string) string { return filepath.Join(r.PodDir(id), name) }
 
 // WritePodFile writes a file that the pod's containers bind-mount (hosts,
-// resolv.conf, hostname) into pod id's directory, atomically.
+// resolv.conf, hostname) into pod id's directory. It replaces the file by
+// rename but does not fsync: the file lives as long as the runtime state
+// directory, which a machine crash empties anyway, and pod start waits on it.
 func (r *Runtime) WritePodFile(id, name string, data []byte) error {
 	if err := os.MkdirAll(r.PodDir(id), 0o700); err != nil {
 		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
 	}
-	if err := control.WriteFileAtomic(r.PodFilePath(id, name), data, 0o644); err != nil {
+	path := r.PodFilePath(id, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s of pod %q: %w", name, id, err)
 	}
 	return nil

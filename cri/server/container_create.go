@@ -98,9 +98,12 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 		s.objs.ctrs.remove(c)
 	}()
 
+	steps := newStepTimer()
+	defer func() { s.log.Debug("container create steps", "container", c.id, "error", err, "steps", steps) }()
 	if err := s.images.PrepareSnapshot(c.id, img.ID); err != nil {
 		return err
 	}
+	steps.done("snapshot")
 	undo.push("rootfs snapshot", func(context.Context) error { return s.images.RemoveSnapshot(c.id) })
 	undo.push("bundle", func(context.Context) error { return s.rt.RemoveContainer(p.id, c.id) })
 	rootfsPath := s.rt.RootfsPath(c.id)
@@ -108,10 +111,13 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 		return err
 	}
 	undo.push("rootfs mount", func(context.Context) error { return s.images.UnmountSnapshot(rootfsPath) })
+	steps.done("mount")
 	spec, err := s.containerSpec(specInput{pod: p, config: c.config, image: img, rootfs: rootfsPath, cgroupPath: c.status().CgroupPath})
 	if err != nil {
 		return err
 	}
+	steps.done("spec")
+	defer steps.done("bundle")
 	return s.rt.WriteBundle(c.id, spec)
 }
 

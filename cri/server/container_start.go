@@ -41,7 +41,9 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
-func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container) error {
+func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container) (err error) {
+	steps := newStepTimer()
+	defer func() { s.log.Debug("container start steps", "container", c.id, "error", err, "steps", steps) }()
 	spec, err := s.rt.ReadBundle(c.id)
 	if err != nil {
 		return err
@@ -53,10 +55,13 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 	if err != nil {
 		return err
 	}
+	steps.done("cgroup")
 	pid, startedAt, err := s.rt.StartContainer(ctx, rec.PodID, c.id, rec.LogPath, procs)
 	if err != nil {
 		return err
 	}
+	steps.done("process")
+	defer steps.done("record")
 	if err := c.update(s.db, func(r *store.Container) {
 		r.State, r.Pid, r.StartedAt = store.ContainerRunning, pid, startedAt.UnixNano()
 	}); err != nil {
