@@ -145,3 +145,23 @@ func TestStartFailure(t *testing.T) {
 		t.Errorf("container %q is RUNNING after a failed start", cid)
 	}
 }
+
+// TestContainerWithoutLog runs a container whose pod has no log directory
+// and which has no log path (crictl without --log-path): it runs all the
+// same, its output goes nowhere.
+func TestContainerWithoutLog(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	pod := podConfig("nolog", "")
+	podID := runPod(t, env, pod)
+	cid := createContainer(t, env, podID, pod, containerConfig("nolog", reg.Ref, "", "sh", "-c", "echo hello; exit 7"))
+	startContainer(t, env, cid)
+	st := waitContainerState(t, env, cid, runtimeapi.ContainerState_CONTAINER_EXITED)
+	if st.GetExitCode() != 7 {
+		t.Errorf("exit code %d, want 7", st.GetExitCode())
+	}
+	if st.GetLogPath() != "" {
+		t.Errorf("log_path %q, want none", st.GetLogPath())
+	}
+}

@@ -44,9 +44,6 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
-		return 0, 0, fmt.Errorf("create log directory for %q: %w", req.ID, err)
-	}
 	logf, err := openLog(req.LogPath)
 	if err != nil {
 		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)

@@ -3,6 +3,7 @@ package podinit
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -10,8 +11,16 @@ import (
 	"cubby/sandbox/crilog"
 )
 
-// openLog opens a CRI log file for appending, creating it if needed.
+// openLog opens a CRI log file for appending, creating it and its
+// directory if needed. A container without a log path (CRI allows it)
+// has its output drained into /dev/null.
 func openLog(path string) (*os.File, error) {
+	if path == "" {
+		return os.OpenFile(os.DevNull, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o640)
 }
 
