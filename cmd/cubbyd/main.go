@@ -76,6 +76,9 @@ func run() error {
 	return d.serve(ctx)
 }
 
+// shutdownGrace is how long SIGTERM waits for in-flight CRI calls.
+const shutdownGrace = 10 * time.Second
+
 // registryExample shows the per-registry keys, which have no default.
 const registryExample = `
 # Per-registry settings (none by default), e.g. an air-gapped node:
@@ -209,7 +212,16 @@ func (d *daemon) serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down")
-		g.GracefulStop()
+		// In-flight calls get a grace period; a long pull must not hold
+		// up a restart.
+		stopped := make(chan struct{})
+		go func() { g.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(shutdownGrace):
+			d.log.Warn("calls still running after the grace period; stopping them", "grace", shutdownGrace)
+			g.Stop()
+		}
 		return nil
 	case err := <-errc:
 		return err
