@@ -94,20 +94,11 @@ func criImage(img rootfs.Image) *runtimeapi.Image {
 		RepoDigests: img.RepoDigests,
 		Size:        uint64(img.Size),
 	}
-	user, _, _ := cutUser(img.Config.User)
-	if uid, ok := parseUID(user); ok {
+	user, _, _ := strings.Cut(img.Config.User, ":")
+	if uid, err := strconv.ParseInt(user, 10, 64); err == nil && uid >= 0 {
 		out.Uid = &runtimeapi.Int64Value{Value: uid}
 	} else if user != "" {
 		out.Username = user
 	}
 	return out
-}
-
-func cutUser(u string) (user, group string, ok bool) {
-	return strings.Cut(u, ":")
-}
-
-func parseUID(s string) (int64, bool) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	return v, err == nil && v >= 0
 }

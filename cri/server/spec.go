@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -167,13 +168,13 @@ func containerUser(rootfsPath string, sc *runtimeapi.LinuxContainerSecurityConte
 	return u, nil
 }
 
-// applyCapabilities adds and drops capabilities named the CRI way ("NET_ADMIN"
-// or "CAP_NET_ADMIN", "ALL").
+// applyCapabilities adds and drops capabilities named the CRI way
+// ("NET_ADMIN", "CAP_NET_ADMIN", or "ALL" to drop). The sets are rebuilt,
+// never filtered in place, so sets sharing an array stay independent.
 func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability) error {
 	if caps == nil || c == nil {
 		return nil
 	}
-	sets := []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted}
 	norm := func(n string) string {
 		n = strings.ToUpper(n)
 		if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
@@ -181,39 +182,34 @@ func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability) 
 		}
 		return n
 	}
+	drop := map[string]bool{}
 	for _, d := range c.GetDropCapabilities() {
-		d = norm(d)
-		for _, set := range sets {
-			kept := (*set)[:0]
-			for _, have := range *set {
-				if d != "CAP_ALL" && d != "ALL" && have != d {
-					kept = append(kept, have)
-				}
-			}
-			*set = kept
-		}
+		drop[norm(d)] = true
 	}
+	var add []string
 	for _, a := range c.GetAddCapabilities() {
-		a = norm(a)
-		if a == "ALL" {
+		if a = norm(a); a == "ALL" {
 			return fmt.Errorf("adding ALL capabilities is not supported yet: %w", errInvalidArgument)
 		}
-		for _, set := range sets {
-			if !containsString(*set, a) {
-				*set = append(*set, a)
+		add = append(add, a)
+	}
+	for _, set := range []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted} {
+		var out []string
+		if !drop["ALL"] {
+			for _, have := range *set {
+				if !drop[have] {
+					out = append(out, have)
+				}
 			}
 		}
+		for _, a := range add {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+		*set = out
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // podFileMounts bind-mounts the pod's hostname, hosts and resolv.conf,

@@ -57,9 +57,10 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestApplyCapabilities(t *testing.T) {
+	shared := []string{"CAP_CHOWN", "CAP_KILL"}
 	caps := &specs.LinuxCapabilities{
-		Bounding:  []string{"CAP_CHOWN", "CAP_KILL"},
-		Effective: []string{"CAP_CHOWN", "CAP_KILL"},
+		Bounding:  shared, // sets sharing one array must not corrupt each other
+		Effective: shared,
 		Permitted: []string{"CAP_CHOWN", "CAP_KILL"},
 	}
 	err := applyCapabilities(caps, &runtimeapi.Capability{
