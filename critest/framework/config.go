@@ -18,6 +18,7 @@ type DaemonConfig struct {
 	State        string      `toml:"state"`
 	Listen       string      `toml:"listen"`
 	CgroupParent string      `toml:"cgroup_parent"`
+	LogLevel     string      `toml:"log_level,omitempty"`
 	Image        ImageConfig `toml:"image"`
 	CNI          CNIConfig   `toml:"cni"`
 }

@@ -26,12 +26,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"cubby/critest/framework"
 	"cubby/critest/testimage"
 )
 
@@ -155,21 +155,6 @@ func checkSubnet(subnet, bridge string) error {
 	return nil
 }
 
-// daemonConfig is the part of cubbyd's TOML config benchenv sets.
-type daemonConfig struct {
-	Root         string `toml:"root"`
-	State        string `toml:"state"`
-	Listen       string `toml:"listen"`
-	CgroupParent string `toml:"cgroup_parent"`
-	LogLevel     string `toml:"log_level"`
-	CNI          struct {
-		ConfDir            string `toml:"conf_dir"`
-		DefaultBridge      string `toml:"default_bridge"`
-		DefaultSubnet      string `toml:"default_subnet"`
-		DefaultNetworkName string `toml:"default_network_name"`
-	} `toml:"cni"`
-}
-
 // daemon is the private cubbyd.
 type daemon struct {
 	cmd  *exec.Cmd
@@ -179,26 +164,26 @@ type daemon struct {
 }
 
 func (o options) startDaemon(ctx context.Context, dir string, sigs <-chan os.Signal) (*daemon, error) {
-	var cfg daemonConfig
-	cfg.Root = filepath.Join(dir, "root")
-	cfg.State = filepath.Join(dir, "state")
-	cfg.Listen = filepath.Join(dir, "cubby.sock")
-	cfg.CgroupParent = o.cgroupParent
-	cfg.LogLevel = o.logLevel
-	cfg.CNI.ConfDir = filepath.Join(dir, "net.d") // empty: the built-in bridge
-	cfg.CNI.DefaultBridge = o.bridge
-	cfg.CNI.DefaultSubnet = o.subnet
-	cfg.CNI.DefaultNetworkName = o.netName
+	// The same config type the e2e suite writes for its private daemons.
+	cfg := framework.DaemonConfig{
+		Root:         filepath.Join(dir, "root"),
+		State:        filepath.Join(dir, "state"),
+		Listen:       filepath.Join(dir, "cubby.sock"),
+		CgroupParent: o.cgroupParent,
+		LogLevel:     o.logLevel,
+		CNI: framework.CNIConfig{
+			ConfDir:            filepath.Join(dir, "net.d"), // empty: the built-in bridge
+			DefaultBridge:      o.bridge,
+			DefaultSubnet:      o.subnet,
+			DefaultNetworkName: o.netName,
+		},
+	}
 	if err := os.Mkdir(cfg.CNI.ConfDir, 0o755); err != nil {
 		return nil, fmt.Errorf("make cni conf dir: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
-		return nil, fmt.Errorf("encode cubbyd config: %w", err)
-	}
 	cfgPath := filepath.Join(dir, "cubbyd.toml")
-	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
-		return nil, fmt.Errorf("write cubbyd config: %w", err)
+	if err := cfg.WriteFile(cfgPath); err != nil {
+		return nil, err
 	}
 	// The log stays after the run for per-call server timings.
 	logf, err := os.CreateTemp("", "cubby-bench-cubbyd-*.log")
