@@ -152,7 +152,6 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	if err := p.update(s.db, func(r *store.Pod) {
 		r.Pid = started.Pid
 		r.Namespaces = nsPaths
-		r.NetNS = netns
 	}); err != nil {
 		return err
 	}

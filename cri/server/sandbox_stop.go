@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/cri/store"
@@ -43,8 +44,8 @@ func (s *Server) stopPod(ctx context.Context, p *pod) error {
 	for _, c := range s.objs.podContainers(p.id) {
 		s.settleExit(c)
 	}
-	if !rec.NetworkDone && rec.NetNS != "" {
-		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, rec.NetNS)); err != nil {
+	if netns := rec.Namespaces[string(specs.NetworkNamespace)]; !rec.NetworkDone && netns != "" {
+		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, netns)); err != nil {
 			return err
 		}
 	}

@@ -28,11 +28,10 @@ type Pod struct {
 	// InitCgroup the pod init's leaf under it.
 	CgroupParent string `json:"cgroupParent"`
 	InitCgroup   string `json:"initCgroup"`
-	// Namespaces maps namespace type to its pinned file.
+	// Namespaces maps namespace type (OCI name) to its pinned file; the
+	// "network" one is what CNI is called with.
 	Namespaces map[string]string `json:"namespaces,omitempty"`
-	// NetNS is the network namespace file CNI was called with.
-	NetNS string   `json:"netns,omitempty"`
-	IPs   []string `json:"ips,omitempty"`
+	IPs        []string          `json:"ips,omitempty"`
 	// NetworkDone is set once CNI DEL succeeded, so teardown runs once.
 	NetworkDone bool `json:"networkDone,omitempty"`
 }
