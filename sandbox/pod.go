@@ -218,32 +218,36 @@ func (r *Runtime) ReleaseNamespaces(id string) error {
 	return errors.Join(errs...)
 }
 
-// podStopTimeout bounds a graceful pod init shutdown.
-const podStopTimeout = 15 * time.Second
+// podStopTimeout bounds a graceful pod init shutdown; killTimeout the wait
+// for a SIGKILLed pod init to be gone.
+const (
+	podStopTimeout = 15 * time.Second
+	killTimeout    = 10 * time.Second
+)
 
 // StopPod kills every container of pod id, then its pod init (pid, as
 // recorded at start). Idempotent: a pod init that is gone is success.
 func (r *Runtime) StopPod(ctx context.Context, id string, pid int) error {
-	ctx, cancel := context.WithTimeout(ctx, podStopTimeout)
-	defer cancel()
-	_, err := control.Call(ctx, control.SocketPath(r.PodDir(id)), control.Request{Op: control.OpShutdown})
-	if err != nil && !errors.Is(err, control.ErrNotRunning) {
-		// Fall through to the kill: the pod must stop.
-		err = fmt.Errorf("shut down pod init of %q: %w", id, err)
-	} else {
-		err = nil
+	// A graceful shutdown lets the pod init record every container's exit.
+	// Whether it answers or not, the kill below makes sure it is gone: a
+	// container without a recorded exit died with its pod init.
+	shutdownCtx, cancel := context.WithTimeout(ctx, podStopTimeout)
+	_, _ = control.Call(shutdownCtx, control.SocketPath(r.PodDir(id)), control.Request{Op: control.OpShutdown})
+	cancel()
+	if pid <= 0 || !isPodInit(pid, id) {
+		return nil
 	}
-	if pid > 0 && isPodInit(pid, id) {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		for isPodInit(pid, id) {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("pod init %d of %q did not exit: %w", pid, id, ctx.Err())
-			case <-time.After(5 * time.Millisecond):
-			}
+	_ = unix.Kill(pid, unix.SIGKILL)
+	killCtx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	for isPodInit(pid, id) {
+		select {
+		case <-killCtx.Done():
+			return fmt.Errorf("pod init %d of %q did not exit after SIGKILL: %w", pid, id, killCtx.Err())
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return err
+	return nil
 }
 
 // isPodInit tells whether pid is still the (unreaped) pod init of pod id;
