@@ -32,6 +32,21 @@ func (r *Runtime) RootfsPath(id string) string {
 	return filepath.Join(r.ContainerDir(id), "rootfs")
 }
 
+// PidNamespacePath is the file that container id's own pid namespace is
+// pinned to while it exists; a container with pid mode TARGET joins it.
+func (r *Runtime) PidNamespacePath(id string) string {
+	return control.PidNamespacePath(r.ContainerDir(id))
+}
+
+// unmountFile detaches whatever is mounted on path (a pinned namespace).
+// Nothing mounted, or no file, is success.
+func unmountFile(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
+}
+
 // WriteBundle stores spec as container id's bundle, atomically.
 func (r *Runtime) WriteBundle(id string, spec *specs.Spec) error {
 	dir := r.ContainerDir(id)
@@ -116,6 +131,9 @@ func (r *Runtime) ContainerExit(podID, id string) (Exit, bool, error) {
 func (r *Runtime) RemoveContainer(podID, id string) error {
 	if err := os.RemoveAll(filepath.Dir(control.ExitPath(r.PodDir(podID), id))); err != nil {
 		return fmt.Errorf("remove exit record of %q: %w", id, err)
+	}
+	if err := unmountFile(r.PidNamespacePath(id)); err != nil {
+		return fmt.Errorf("remove bundle of %q: %w", id, err)
 	}
 	// RemoveAll crosses mount points: never run it over a mounted rootfs.
 	if mounted, err := isMountPoint(r.RootfsPath(id)); err != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,8 +42,8 @@ func New(stateDir, podBinary string) (*Runtime, error) {
 // PodDir is the state directory of pod id.
 func (r *Runtime) PodDir(id string) string { return filepath.Join(r.stateDir, "pods", id) }
 
-// pinnedNamespaces are the pod namespaces bind-mounted to files, in the
-// order they are pinned.
+// pinnedNamespaces are the pod namespaces that may be bind-mounted to
+// files (those the pod has of its own).
 var pinnedNamespaces = []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.PIDNamespace}
 
 // nsProcName maps a namespace type to its name under /proc/<pid>/ns.
@@ -63,11 +65,54 @@ func (r *Runtime) NamespacePath(id string, t specs.LinuxNamespaceType) string {
 
 // PodOptions describe a pod init to start.
 type PodOptions struct {
-	ID       string
+	ID string
+	// Hostname is set in the pod's new UTS namespace; ignored (the node's
+	// stays) when the pod has none, and "" keeps the node's name.
 	Hostname string
+	// HostNetwork keeps the pod in the node's network and UTS namespaces,
+	// HostIPC in its IPC namespace, HostPID in its pid namespace; the
+	// pod init is born in a new namespace of every other kind.
+	HostNetwork, HostIPC, HostPID bool
+	// Sysctls are written by the pod init in its namespaces before it
+	// reports ready; keys in dotted or slash form. The caller checks that
+	// each belongs to a namespace of the pod's own.
+	Sysctls map[string]string
 	// CgroupProcsFiles are the cgroup.procs files of the pod init's own
 	// (leaf) cgroup.
 	CgroupProcsFiles []string
+}
+
+// newNamespaces are the namespaces the pod init is born in, in pinning order.
+func (o PodOptions) newNamespaces() []specs.LinuxNamespaceType {
+	var out []specs.LinuxNamespaceType
+	if !o.HostNetwork {
+		out = append(out, specs.NetworkNamespace)
+	}
+	if !o.HostIPC {
+		out = append(out, specs.IPCNamespace)
+	}
+	if !o.HostNetwork {
+		out = append(out, specs.UTSNamespace)
+	}
+	if !o.HostPID {
+		out = append(out, specs.PIDNamespace)
+	}
+	return out
+}
+
+// cloneFlag is the clone flag that makes a new namespace of type t.
+func cloneFlag(t specs.LinuxNamespaceType) uintptr {
+	switch t {
+	case specs.NetworkNamespace:
+		return unix.CLONE_NEWNET
+	case specs.IPCNamespace:
+		return unix.CLONE_NEWIPC
+	case specs.UTSNamespace:
+		return unix.CLONE_NEWUTS
+	case specs.PIDNamespace:
+		return unix.CLONE_NEWPID
+	}
+	return 0
 }
 
 // Pod is a started pod init.
@@ -81,8 +126,9 @@ type Pod struct {
 const podStartTimeout = 10 * time.Second
 
 // StartPod starts the pod init of opts.ID in new net, ipc, uts and pid
-// namespaces and pins them to files. On error nothing is left running or
-// mounted; the pod directory stays for RemovePod.
+// namespaces (less those opts keeps the node's) and pins the new ones to
+// files. On error nothing is left running or mounted; the pod directory
+// stays for RemovePod.
 func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 	dir := r.PodDir(opts.ID)
 	if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o700); err != nil {
@@ -93,7 +139,7 @@ func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 		return Pod{}, err
 	}
 	pod := Pod{Pid: proc.Pid, Namespaces: map[specs.LinuxNamespaceType]string{}}
-	for _, t := range pinnedNamespaces {
+	for _, t := range opts.newNamespaces() {
 		path := r.NamespacePath(opts.ID, t)
 		if err := pinNamespace(proc.Pid, nsProcName(t), path); err != nil {
 			_ = proc.Kill()
@@ -123,8 +169,16 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	defer readyR.Close()
 
 	args := []string{"cubby-pod", "--id", opts.ID, "--dir", dir, "--ready-fd", "3"}
-	if opts.Hostname != "" {
+	var cloneFlags uintptr
+	for _, t := range opts.newNamespaces() {
+		cloneFlags |= cloneFlag(t)
+	}
+	// Never in the node's UTS namespace: that would rename the node.
+	if opts.Hostname != "" && cloneFlags&unix.CLONE_NEWUTS != 0 {
 		args = append(args, "--hostname", opts.Hostname)
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts.Sysctls)) {
+		args = append(args, "--sysctl", k+"="+opts.Sysctls[k])
 	}
 	proc, err := os.StartProcess(r.podBinary, args, &os.ProcAttr{
 		Dir:   "/",
@@ -134,7 +188,7 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 			// Its own session: signals to cubbyd's process group (a
 			// terminal's ^C, a test harness) never reach the pod.
 			Setsid:     true,
-			Cloneflags: unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWPID,
+			Cloneflags: cloneFlags,
 		},
 	})
 	readyW.Close()

@@ -23,6 +23,10 @@ func main() {
 	flag.StringVar(&cfg.ID, "id", "", "pod sandbox id")
 	flag.StringVar(&cfg.Dir, "dir", "", "pod state directory")
 	flag.StringVar(&cfg.Hostname, "hostname", "", "pod hostname")
+	flag.Func("sysctl", "sysctl key=value to set in the pod (repeatable)", func(v string) error {
+		cfg.Sysctls = append(cfg.Sysctls, v)
+		return nil
+	})
 	flag.IntVar(&cfg.ReadyFD, "ready-fd", 0, "fd to report readiness on")
 	flag.Parse()
 	if cfg.ID == "" || cfg.Dir == "" {

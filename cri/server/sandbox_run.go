@@ -133,9 +133,14 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	steps.done("files")
 
 	// 3. The pod init, in new namespaces pinned to files.
+	hostNS := namespacesOf(p.config)
 	started, err := s.rt.StartPod(ctx, sandbox.PodOptions{
 		ID:               p.id,
 		Hostname:         podHostname(p.config),
+		HostNetwork:      hostNS.hostNetwork,
+		HostIPC:          hostNS.hostIPC,
+		HostPID:          hostNS.hostPID,
+		Sysctls:          p.config.GetLinux().GetSysctls(),
 		CgroupProcsFiles: procs,
 	})
 	if err != nil {
@@ -158,7 +163,12 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 
 	steps.done("pod init")
 
-	// 4. The network: recorded above, so a crash from here on still tears it down.
+	// 4. The network: recorded above, so a crash from here on still tears it
+	// down. A host-network pod has none of its own: no CNI.
+	if hostNS.hostNetwork {
+		steps.done("network")
+		return p.update(s.db, func(r *store.Pod) { r.State = store.PodReady })
+	}
 	podNet := podNetwork(p.id, p.config, netns)
 	undo.push("pod network", func(ctx context.Context) error { return s.net.Teardown(ctx, podNet) })
 	result, err := s.net.Setup(ctx, podNet)
@@ -228,14 +238,11 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if m.GetNamespace() == "" {
 		return fmt.Errorf("pod sandbox metadata.namespace is empty: %w", errInvalidArgument)
 	}
-	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	for kind, mode := range map[string]runtimeapi.NamespaceMode{"network": ns.GetNetwork(), "ipc": ns.GetIpc(), "pid": ns.GetPid()} {
-		if mode == runtimeapi.NamespaceMode_NODE || mode == runtimeapi.NamespaceMode_TARGET {
-			return fmt.Errorf("pod %s namespace mode %s is not supported yet: %w", kind, mode, errInvalidArgument)
-		}
+	if err := validatePodNamespaces(cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()); err != nil {
+		return err
 	}
-	if h := podHostname(cfg); len(h) > 64 {
+	if h := podHostname(cfg); len(h) > 64 && !namespacesOf(cfg).hostNetwork {
 		return fmt.Errorf("hostname %q is longer than 64 bytes: %w", h, errInvalidArgument)
 	}
-	return nil
+	return validateSysctls(cfg.GetLinux().GetSysctls(), namespacesOf(cfg))
 }

@@ -33,7 +33,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	spec.Process.Args = args
-	spec.Process.Env = mergeEnv(spec.Process.Env, in.image.Config.Env, cfg.GetEnvs(), podHostname(in.pod.config))
+	spec.Process.Env = mergeEnv(spec.Process.Env, in.image.Config.Env, cfg.GetEnvs(), containerHostname(in.pod.config))
 	spec.Process.Cwd = "/"
 	if wd := cfg.GetWorkingDir(); wd != "" {
 		spec.Process.Cwd = wd
@@ -42,7 +42,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 
 	sc := cfg.GetLinux().GetSecurityContext()
-	if err := pidNamespace(spec, sc.GetNamespaceOptions()); err != nil {
+	if err := s.containerNamespaces(spec, in.pod, sc.GetNamespaceOptions()); err != nil {
 		return nil, err
 	}
 	user, err := containerUser(in.rootfs, sc, in.image.Config.User)
@@ -73,28 +73,6 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 	spec.Annotations = cfg.GetAnnotations()
 	return spec, nil
-}
-
-// pidNamespace applies the container's pid namespace mode: its own (the
-// default spec's new namespace) or the pod's, where the pod init is PID 1.
-// The net, ipc and uts namespaces are always the pod's: the container
-// inherits them from the pod init that forks it.
-func pidNamespace(spec *specs.Spec, ns *runtimeapi.NamespaceOption) error {
-	switch ns.GetPid() {
-	case runtimeapi.NamespaceMode_CONTAINER:
-		return nil
-	case runtimeapi.NamespaceMode_POD:
-		kept := spec.Linux.Namespaces[:0]
-		for _, n := range spec.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				kept = append(kept, n)
-			}
-		}
-		spec.Linux.Namespaces = kept
-		return nil
-	default:
-		return fmt.Errorf("pid namespace mode %s is not supported yet: %w", ns.GetPid(), errInvalidArgument)
-	}
 }
 
 // processArgs is the command as Docker and kubelet define it: the config's

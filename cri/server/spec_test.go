@@ -100,23 +100,6 @@ func TestLinuxResources(t *testing.T) {
 	}
 }
 
-func TestPidNamespace(t *testing.T) {
-	spec := func() *specs.Spec {
-		return &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}}}}
-	}
-	s := spec()
-	if err := pidNamespace(s, &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}); err != nil || len(s.Linux.Namespaces) != 2 {
-		t.Errorf("CONTAINER: %v, %+v", err, s.Linux.Namespaces)
-	}
-	s = spec()
-	if err := pidNamespace(s, &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_POD}); err != nil || len(s.Linux.Namespaces) != 1 || s.Linux.Namespaces[0].Type != specs.MountNamespace {
-		t.Errorf("POD: %v, %+v", err, s.Linux.Namespaces)
-	}
-	if err := pidNamespace(spec(), &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}); !errors.Is(err, errInvalidArgument) {
-		t.Errorf("NODE: err = %v, want invalid argument", err)
-	}
-}
-
 func TestLookupPrefix(t *testing.T) {
 	m := map[string]int{"abc123": 1, "abd456": 2}
 	if v, err := lookup(m, "abc", "pod"); err != nil || v != 1 {

@@ -164,7 +164,7 @@ func TestNamespaceCloneFlags(t *testing.T) {
 		{"pod net, ipc, uts", &specs.Linux{Namespaces: []specs.LinuxNamespace{
 			{Type: specs.NetworkNamespace, Path: "/run/cubby/netns/x"}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 		}}, unix.CLONE_NEWNS, false},
-		{"join pid namespace", &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: "/proc/7/ns/pid"}}}, 0, true},
+		{"join pid namespace (forked from inside it, no flag)", &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: "/run/x/pidns"}}}, unix.CLONE_NEWNS, false},
 		{"user namespace", &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}}}, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,14 +82,16 @@ func Start(opts StartOptions) (pid int, err error) {
 		childSock.Close()
 		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
 	}
-	proc, err := os.StartProcess(initPath, initArgs, &os.ProcAttr{
-		Files: append(stdio, childSock), // childSock becomes syncFd
-		Sys: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags,
-			// Its own session, so signals aimed at cubby-pod's process
-			// group or terminal never reach the container.
-			Setsid: true,
-		},
+	proc, err := inPidNamespace(pidNamespacePath(opts.Spec.Linux), func() (*os.Process, error) {
+		return os.StartProcess(initPath, initArgs, &os.ProcAttr{
+			Files: append(stdio, childSock), // childSock becomes syncFd
+			Sys: &syscall.SysProcAttr{
+				Cloneflags: cloneFlags,
+				// Its own session, so signals aimed at cubby-pod's process
+				// group or terminal never reach the container.
+				Setsid: true,
+			},
+		})
 	})
 	closeStdio()
 	childSock.Close()
@@ -111,10 +113,10 @@ func Start(opts StartOptions) (pid int, err error) {
 
 // namespaceCloneFlags maps the spec's namespaces to clone flags. The
 // container always gets a new mount namespace; a pid namespace without a
-// path is new too, and no pid namespace at all means sharing cubby-pod's
-// (the pod's). net, ipc and uts are cubby-pod's: it was born in the pod's.
-// Joining an existing pid namespace, and user and cgroup namespaces, are
-// not supported here.
+// path is new too, one with a path is joined (see inPidNamespace), and no
+// pid namespace at all means sharing cubby-pod's (the pod's, or the node's).
+// net, ipc and uts are cubby-pod's: it was born in the pod's (or kept the
+// node's). User and cgroup namespaces are not supported here.
 func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 	flags := uintptr(unix.CLONE_NEWNS)
 	if l == nil {
@@ -124,10 +126,9 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 		switch ns.Type {
 		case specs.MountNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
 		case specs.PIDNamespace:
-			if ns.Path != "" {
-				return 0, fmt.Errorf("join pid namespace %q: %w", ns.Path, errors.ErrUnsupported)
+			if ns.Path == "" {
+				flags |= unix.CLONE_NEWPID
 			}
-			flags |= unix.CLONE_NEWPID
 		default:
 			return 0, fmt.Errorf("%s namespace: %w", ns.Type, errors.ErrUnsupported)
 		}

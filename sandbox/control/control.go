@@ -85,6 +85,11 @@ const (
 // SocketPath is the control socket of the pod whose directory is podDir.
 func SocketPath(podDir string) string { return filepath.Join(podDir, SocketName) }
 
+// PidNamespacePath is the file in a container's bundle that cubby-pod pins
+// the container's own pid namespace to when it starts the container, so that
+// another container can join it (pid mode TARGET).
+func PidNamespacePath(bundle string) string { return filepath.Join(bundle, "pidns") }
+
 // ExitPath is where cubby-pod records the exit of container id.
 func ExitPath(podDir, id string) string {
 	return filepath.Join(podDir, ContainersDir, id, exitName)

@@ -101,6 +101,15 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		errR.Close()
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
+	if ownPidNamespace(spec) {
+		if err := pinPidNamespace(hostPid, control.PidNamespacePath(req.Bundle)); err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			logf.Close()
+			outR.Close()
+			errR.Close()
+			return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		}
+	}
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{})}
 	c.io.Add(2)
 	go copyLog(&c.io, c.logs, crilog.Stdout, outR)
@@ -110,15 +119,23 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	return hostPid, startedAt, nil
 }
 
-// findHostPid translates nsPid, a child of this pod init as the pod's pid
-// namespace numbers it, into its pid on the host, which is what cubbyd and
-// the host's tools see. /proc here is the host's (the pod init shares the
-// host mount namespace), so /proc/self is the pod init's host pid and the
-// child is the one whose NSpid line names nsPid one level down.
+// findHostPid translates nsPid, a child of this pod init as the pod init's
+// pid namespace numbers it, into its pid on the host, which is what cubbyd
+// and the host's tools see. /proc here is the host's (the pod init shares
+// the host mount namespace), so /proc/self is the pod init's host pid, and
+// the child is the one whose NSpid line names nsPid at the pod init's own
+// depth (1 when the pod shares the host pid namespace, 2 in its own).
 func findHostPid(nsPid int) (int, error) {
 	self, err := os.Readlink("/proc/self")
 	if err != nil {
 		return 0, err
+	}
+	depth, err := nsPidDepth("/proc/" + self + "/status")
+	if err != nil {
+		return 0, err
+	}
+	if depth == 1 {
+		return nsPid, nil
 	}
 	tasks, err := os.ReadDir("/proc/" + self + "/task")
 	if err != nil {
@@ -137,13 +154,62 @@ func findHostPid(nsPid int) (int, error) {
 			}
 			for _, line := range strings.Split(string(status), "\n") {
 				f := strings.Fields(line)
-				if len(f) >= 3 && f[0] == "NSpid:" && f[2] == want {
+				if len(f) > depth && f[0] == "NSpid:" && f[depth] == want {
 					return strconv.Atoi(child)
 				}
 			}
 		}
 	}
 	return 0, fmt.Errorf("no child has pid %d in the pod", nsPid)
+}
+
+// nsPidDepth is the number of pid namespaces a process is in (the length
+// of its NSpid line), read from its status file.
+func nsPidDepth(statusFile string) (int, error) {
+	b, err := os.ReadFile(statusFile)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "NSpid:" {
+			return len(f) - 1, nil
+		}
+	}
+	return 0, fmt.Errorf("%s has no NSpid line", statusFile)
+}
+
+// ownPidNamespace tells whether spec gives the container a new pid
+// namespace of its own.
+func ownPidNamespace(spec *specs.Spec) bool {
+	if spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// pinPidNamespace bind-mounts the pid namespace of hostPid, a child not
+// yet reaped, onto path. A child that already exited has no namespace left
+// to join: nothing is pinned then.
+func pinPidNamespace(hostPid int, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o400)
+	if err != nil {
+		return fmt.Errorf("pin pid namespace: %w", err)
+	}
+	f.Close()
+	src := fmt.Sprintf("/proc/%d/ns/pid", hostPid)
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(path)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("pin pid namespace: bind %s to %s: %w", src, path, err)
+	}
+	return nil
 }
 
 func readSpec(path string) (*specs.Spec, error) {

@@ -7,11 +7,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"cubby/sandbox/containerinit"
 	"cubby/sandbox/control"
 )
 
@@ -20,6 +22,9 @@ type Config struct {
 	ID       string // pod sandbox id
 	Dir      string // pod directory under cubbyd's state dir
 	Hostname string // set in the pod's UTS namespace; empty keeps the inherited one
+	// Sysctls ("key=value") are set in the pod init's namespaces before it
+	// reports ready.
+	Sysctls []string
 	// ReadyFD, when > 0, is written "ok\n" and closed once the control
 	// socket accepts connections, or gets the error text if setup failed.
 	ReadyFD int
@@ -46,6 +51,15 @@ func run(cfg Config, signalReady func()) error {
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
+		}
+	}
+	for _, kv := range cfg.Sysctls {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("sysctl %q: want key=value", kv)
+		}
+		if err := containerinit.WriteSysctl(k, v); err != nil {
+			return err
 		}
 	}
 	// PID 1 of the pod pid namespace reaps everything already; being a

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"errors"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func podWithNS(ns *runtimeapi.NamespaceOption) *pod {
+	return &pod{id: "p1", config: &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{
+		SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns},
+	}}}
+}
+
+func TestContainerNamespaces(t *testing.T) {
+	newSpec := func() *specs.Spec {
+		return &specs.Spec{
+			Linux:  &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}}},
+			Mounts: []specs.Mount{{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"}},
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		pod, ctr   *runtimeapi.NamespaceOption
+		wantNS     int
+		wantErr    bool
+		wantShmSrc string
+	}{
+		{name: "own pid", pod: &runtimeapi.NamespaceOption{}, ctr: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}, wantNS: 2, wantShmSrc: "shm"},
+		{name: "pod pid", pod: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_POD}, ctr: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_POD}, wantNS: 1, wantShmSrc: "shm"},
+		{name: "node pid", pod: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}, ctr: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}, wantNS: 1, wantShmSrc: "shm"},
+		{name: "node pid in own-pid pod", pod: &runtimeapi.NamespaceOption{}, ctr: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}, wantErr: true},
+		{name: "target without id", pod: &runtimeapi.NamespaceOption{}, ctr: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET}, wantErr: true},
+		{name: "host ipc", pod: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE}, ctr: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER}, wantNS: 2, wantShmSrc: "/dev/shm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := newSpec()
+			s := &Server{objs: newObjects()}
+			err := s.containerNamespaces(spec, podWithNS(tc.pod), tc.ctr)
+			if tc.wantErr {
+				if !errors.Is(err, errInvalidArgument) {
+					t.Fatalf("err = %v, want invalid argument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(spec.Linux.Namespaces) != tc.wantNS {
+				t.Errorf("namespaces %+v, want %d", spec.Linux.Namespaces, tc.wantNS)
+			}
+			if spec.Mounts[0].Source != tc.wantShmSrc {
+				t.Errorf("/dev/shm from %q, want %q", spec.Mounts[0].Source, tc.wantShmSrc)
+			}
+		})
+	}
+}
+
+func TestValidatePodNamespaces(t *testing.T) {
+	ok := []*runtimeapi.NamespaceOption{
+		nil,
+		{Network: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE},
+		{Pid: runtimeapi.NamespaceMode_CONTAINER},
+	}
+	for _, ns := range ok {
+		if err := validatePodNamespaces(ns); err != nil {
+			t.Errorf("%v: %v", ns, err)
+		}
+	}
+	bad := []*runtimeapi.NamespaceOption{
+		{Pid: runtimeapi.NamespaceMode_TARGET},
+		{Network: runtimeapi.NamespaceMode_CONTAINER},
+		{Ipc: runtimeapi.NamespaceMode_TARGET},
+	}
+	for _, ns := range bad {
+		if err := validatePodNamespaces(ns); !errors.Is(err, errInvalidArgument) {
+			t.Errorf("%v: err = %v, want invalid argument", ns, err)
+		}
+	}
+}
+
+func TestDottedSysctl(t *testing.T) {
+	for in, want := range map[string]string{
+		"net.ipv4.ip_forward":              "net.ipv4.ip_forward",
+		"net/ipv4/ip_forward":              "net.ipv4.ip_forward",
+		"net/ipv4/conf/eth0.100/rp_filter": "net.ipv4.conf.eth0/100.rp_filter",
+		"kernel.shm_rmid_forced":           "kernel.shm_rmid_forced",
+	} {
+		if got := dottedSysctl(in); got != want {
+			t.Errorf("dottedSysctl(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidateSysctls(t *testing.T) {
+	for _, tc := range []struct {
+		key     string
+		ns      podNamespaces
+		wantErr bool
+	}{
+		{key: "net.ipv4.ip_local_port_range"},
+		{key: "net/ipv4/conf/all/rp_filter"},
+		{key: "kernel.shm_rmid_forced"},
+		{key: "kernel.msgmax"},
+		{key: "kernel.sem"},
+		{key: "fs.mqueue.msg_max"},
+		{key: "net.ipv4.ip_forward", ns: podNamespaces{hostNetwork: true}, wantErr: true},
+		{key: "kernel.shmmax", ns: podNamespaces{hostIPC: true}, wantErr: true},
+		{key: "net.core.somaxconn", ns: podNamespaces{hostIPC: true}},
+		{key: "kernel.hostname", wantErr: true},
+		{key: "vm.swappiness", wantErr: true},
+		{key: "net..x", wantErr: true},
+		{key: "", wantErr: true},
+	} {
+		err := validateSysctls(map[string]string{tc.key: "1"}, tc.ns)
+		if tc.wantErr != (err != nil) {
+			t.Errorf("%q %+v: err = %v, want error %v", tc.key, tc.ns, err, tc.wantErr)
+		}
+		if err != nil && !errors.Is(err, errInvalidArgument) {
+			t.Errorf("%q: err = %v, want invalid argument", tc.key, err)
+		}
+	}
+}
