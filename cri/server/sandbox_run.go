@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"time"
 
@@ -136,7 +137,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	hostNS := namespacesOf(p.config)
 	started, err := s.rt.StartPod(ctx, sandbox.PodOptions{
 		ID:               p.id,
-		Hostname:         podHostname(p.config),
+		Hostname:         p.config.GetHostname(), // empty: keep the node's
 		HostNetwork:      hostNS.hostNetwork,
 		HostIPC:          hostNS.hostIPC,
 		HostPID:          hostNS.hostPID,
@@ -216,12 +217,15 @@ func protocolName(p runtimeapi.Protocol) string {
 	}
 }
 
-// podHostname is the pod's hostname: the config's, else the pod name.
+// podHostname is the pod's hostname: the config's, else the node's. A pod
+// without one keeps the hostname that its new UTS namespace inherits from
+// the node, as with containerd and CRI-O.
 func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if h := cfg.GetHostname(); h != "" {
 		return h
 	}
-	return cfg.GetMetadata().GetName()
+	h, _ := os.Hostname()
+	return h
 }
 
 func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
@@ -241,7 +245,7 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := validatePodNamespaces(cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()); err != nil {
 		return err
 	}
-	if h := podHostname(cfg); len(h) > 64 && !namespacesOf(cfg).hostNetwork {
+	if h := cfg.GetHostname(); len(h) > 64 && !namespacesOf(cfg).hostNetwork {
 		return fmt.Errorf("hostname %q is longer than 64 bytes: %w", h, errInvalidArgument)
 	}
 	return validateSysctls(cfg.GetLinux().GetSysctls(), namespacesOf(cfg))
