@@ -1,0 +1,103 @@
+package critest
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/critest/framework"
+)
+
+// TestPodSysctls sets namespaced sysctls on a pod and reads them from
+// inside its container; sysctls that would change the node are refused.
+func TestPodSysctls(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+
+	pod := podConfig("sysctl", t.TempDir())
+	pod.Linux.Sysctls = map[string]string{
+		"kernel.shm_rmid_forced":      "1",
+		"net.ipv4.ip_local_port_range": "20000 30000",
+		"net/ipv4/ping_group_range":    "0 2147483647",
+	}
+	podID := runPod(t, env, pod)
+	lines, _, _ := probe(t, env, podID, pod, reg.Ref, "c", nil,
+		"cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/ping_group_range")
+	want := []string{"1", "20000\t30000", "0\t2147483647"}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("inside: %q, want %q", lines, want)
+	}
+	// The node's own values are untouched.
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); strings.TrimSpace(string(b)) == "20000\t30000" {
+		t.Errorf("node's ip_local_port_range was changed")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		ns     *runtimeapi.NamespaceOption
+		sysctl string
+	}{
+		{"not namespaced", nil, "vm.swappiness"},
+		{"net with host network", &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}, "net.ipv4.ip_forward"},
+		{"ipc with host ipc", &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE}, "kernel.shmmax"},
+	} {
+		bad := podConfig("badsysctl", t.TempDir())
+		if tc.ns != nil {
+			bad.Linux.SecurityContext.NamespaceOptions = tc.ns
+		}
+		bad.Linux.Sysctls = map[string]string{tc.sysctl: "1"}
+		_, err := env.RuntimeService().RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: bad})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.sysctl) {
+			t.Errorf("%s: err = %v, want InvalidArgument naming %s", tc.name, err, tc.sysctl)
+		}
+	}
+	// A namespaced sysctl the kernel refuses fails the pod with its name.
+	bad := podConfig("badvalue", t.TempDir())
+	bad.Linux.Sysctls = map[string]string{"net.ipv4.no_such_sysctl": "1"}
+	if _, err := env.RuntimeService().RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: bad}); err == nil || !strings.Contains(err.Error(), "no_such_sysctl") {
+		t.Errorf("unknown net sysctl: err = %v, want an error naming it", err)
+	}
+}
+
+// TestPodDNS checks the pod's resolv.conf from inside: the DNS config as
+// given, or the node's without one.
+func TestPodDNS(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+
+	pod := podConfig("dns", t.TempDir())
+	pod.DnsConfig = &runtimeapi.DNSConfig{
+		Servers:  []string{"10.96.0.10", "fd00::10"},
+		Searches: []string{"critest.svc.cluster.local", "svc.cluster.local"},
+		Options:  []string{"ndots:5", "timeout:2"},
+	}
+	podID := runPod(t, env, pod)
+	lines, _, _ := probe(t, env, podID, pod, reg.Ref, "c", nil, "cat /etc/resolv.conf")
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"nameserver 10.96.0.10", "nameserver fd00::10",
+		"search critest.svc.cluster.local svc.cluster.local", "options ndots:5 timeout:2",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resolv.conf inside:\n%s\nlacks %q", got, want)
+		}
+	}
+
+	plain := podConfig("nodns", t.TempDir())
+	plainID := runPod(t, env, plain)
+	lines, _, _ = probe(t, env, plainID, plain, reg.Ref, "c", nil, "cat /etc/resolv.conf")
+	node, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Skipf("node has no resolv.conf: %v", err)
+	}
+	want := strings.Split(strings.TrimRight(string(node), "\n"), "\n")
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("resolv.conf without a DNS config:\n%s\nwant the node's:\n%s", strings.Join(lines, "\n"), node)
+	}
+}
