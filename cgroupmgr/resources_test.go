@@ -208,3 +208,21 @@ func TestV1Resources(t *testing.T) {
 		t.Errorf("unified on v1: err = %v, want ErrInvalidArgument", err)
 	}
 }
+
+func TestExpandSlice(t *testing.T) {
+	for in, want := range map[string]string{
+		"kubepods-burstable-pod1234_5678.slice": "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice",
+		"kubepods.slice":                        "/kubepods.slice",
+		"-.slice":                               "/",
+		"/kubepods/burstable/pod1":              "/kubepods/burstable/pod1",
+	} {
+		if got, err := ExpandSlice(in); err != nil || got != want {
+			t.Errorf("ExpandSlice(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{".slice", "a--b.slice", "-a.slice", "a-.slice", "a/b.slice"} {
+		if _, err := ExpandSlice(bad); !errors.Is(err, ErrInvalidPath) {
+			t.Errorf("ExpandSlice(%q) err = %v, want ErrInvalidPath", bad, err)
+		}
+	}
+}

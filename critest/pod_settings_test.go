@@ -101,3 +101,63 @@ func TestPodDNS(t *testing.T) {
 		t.Errorf("resolv.conf without a DNS config:\n%s\nwant the node's:\n%s", strings.Join(lines, "\n"), node)
 	}
 }
+
+// TestPodCgroupParentSlice runs a pod whose cgroup_parent is in kubelet's
+// systemd driver form and finds its container in the slice's cgroupfs path.
+// Meant for runtimes on the cgroupfs driver that accept slice names (as
+// cubby does); a systemd-driven runtime puts it in the same place.
+func TestPodCgroupParentSlice(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+
+	top := "critest" + framework.RandomHex(4)
+	t.Cleanup(func() { framework.RemoveCgroup(t, "/"+top+".slice") })
+	pod := podConfig("slice", t.TempDir())
+	pod.Linux.CgroupParent = top + "-burstable-pod" + framework.RandomHex(4) + ".slice"
+	podID := runPod(t, env, pod)
+	_, pid, _ := probe(t, env, podID, pod, reg.Ref, "c", nil, "true")
+	path, _, err := framework.MemoryCgroup(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/" + top + ".slice/" + top + "-burstable.slice/" + pod.Linux.CgroupParent + "/"
+	if !strings.HasPrefix(path, want) {
+		t.Errorf("container cgroup %s, want it under %s", path, want)
+	}
+
+	bad := podConfig("badslice", t.TempDir())
+	bad.Linux.CgroupParent = "a--b.slice"
+	if _, err := env.RuntimeService().RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: bad}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("cgroup_parent %q: err = %v, want InvalidArgument", bad.Linux.CgroupParent, err)
+	}
+}
+
+// TestRuntimeHandler: the default handler works and is listed in Status;
+// an unknown handler is refused with a message naming it.
+func TestRuntimeHandler(t *testing.T) {
+	env := suite.NewEnv(t)
+	rs := env.RuntimeService()
+	st, err := rs.Status(framework.Context(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, h := range st.GetRuntimeHandlers() {
+		found = found || h.GetName() == ""
+	}
+	if !found {
+		t.Errorf("Status lists runtime handlers %v, want the default (\"\") among them", st.GetRuntimeHandlers())
+	}
+
+	pod := podConfig("handler", t.TempDir())
+	podID := runPod(t, env, pod)
+	if ps, _ := podStatus(t, env, podID, false); ps.GetRuntimeHandler() != "" {
+		t.Errorf("pod runtime_handler %q, want \"\"", ps.GetRuntimeHandler())
+	}
+	bad := podConfig("badhandler", t.TempDir())
+	_, err = rs.RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: bad, RuntimeHandler: "no-such-handler"})
+	if err == nil || !strings.Contains(err.Error(), "no-such-handler") {
+		t.Errorf("unknown handler: err = %v, want an error naming it", err)
+	}
+}

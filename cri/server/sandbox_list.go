@@ -24,12 +24,13 @@ func (s *Server) ListPodSandbox(ctx context.Context, r *runtimeapi.ListPodSandbo
 			continue
 		}
 		items = append(items, &runtimeapi.PodSandbox{
-			Id:          p.id,
-			Metadata:    p.config.GetMetadata(),
-			State:       state,
-			CreatedAt:   rec.CreatedAt,
-			Labels:      p.config.GetLabels(),
-			Annotations: p.config.GetAnnotations(),
+			Id:             p.id,
+			Metadata:       p.config.GetMetadata(),
+			State:          state,
+			CreatedAt:      rec.CreatedAt,
+			Labels:         p.config.GetLabels(),
+			Annotations:    p.config.GetAnnotations(),
+			RuntimeHandler: rec.RuntimeHandler,
 		})
 	}
 	return &runtimeapi.ListPodSandboxResponse{Items: items}, nil

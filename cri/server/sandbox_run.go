@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"cubby/cgroupmgr"
 	"cubby/cri/store"
 	"cubby/netcni"
 	"cubby/sandbox"
@@ -29,8 +30,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	if err := validatePodConfig(cfg); err != nil {
 		return nil, err
 	}
-	if h := r.GetRuntimeHandler(); h != "" && h != runtimeName {
-		return nil, fmt.Errorf("runtime handler %q is not configured: %w", h, errNotFound)
+	if err := checkRuntimeHandler(r.GetRuntimeHandler()); err != nil {
+		return nil, err
 	}
 	cfgBytes, err := proto.Marshal(cfg)
 	if err != nil {
@@ -38,7 +39,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	}
 
 	id := newID()
-	cgroupParent := cfg.GetLinux().GetCgroupParent()
+	// kubelet's systemd driver names the pod cgroup as a slice.
+	cgroupParent, err := cgroupmgr.ExpandSlice(cfg.GetLinux().GetCgroupParent())
+	if err != nil {
+		return nil, fmt.Errorf("cgroup_parent: %w: %w", err, errInvalidArgument)
+	}
 	if cgroupParent == "" {
 		cgroupParent = path.Join(s.cfg.DefaultCgroupParent, id)
 	}
@@ -48,12 +53,13 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		config:  cfg,
 		created: make(chan struct{}),
 		rec: store.Pod{
-			ID:           id,
-			Config:       cfgBytes,
-			CreatedAt:    time.Now().UnixNano(),
-			State:        store.PodCreating,
-			CgroupParent: cgroupParent,
-			InitCgroup:   initCgroup(cgroupParent, id),
+			ID:             id,
+			Config:         cfgBytes,
+			CreatedAt:      time.Now().UnixNano(),
+			State:          store.PodCreating,
+			RuntimeHandler: r.GetRuntimeHandler(),
+			CgroupParent:   cgroupParent,
+			InitCgroup:     initCgroup(cgroupParent, id),
 		},
 	}
 	if existing, ok := s.objs.pods.add(p); !ok {

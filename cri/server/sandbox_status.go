@@ -40,7 +40,7 @@ func podStatus(p *pod, rec store.Pod) *runtimeapi.PodSandboxStatus {
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{
 			Options: p.config.GetLinux().GetSecurityContext().GetNamespaceOptions(),
 		}},
-		RuntimeHandler: "",
+		RuntimeHandler: rec.RuntimeHandler,
 	}
 	if len(rec.IPs) > 0 && rec.State == store.PodReady {
 		st.Network = &runtimeapi.PodSandboxNetworkStatus{Ip: rec.IPs[0]}

@@ -22,6 +22,8 @@ type Pod struct {
 	Config    []byte   `json:"config"`
 	CreatedAt int64    `json:"createdAt"`
 	State     PodState `json:"state"`
+	// RuntimeHandler is the handler RunPodSandbox asked for ("" the default).
+	RuntimeHandler string `json:"runtimeHandler,omitempty"`
 	// Pid is the host pid of the pod init.
 	Pid int `json:"pid,omitempty"`
 	// CgroupParent is the pod cgroup (containers are nested in it);
