@@ -21,7 +21,7 @@ func TestPodSysctls(t *testing.T) {
 
 	pod := podConfig("sysctl", t.TempDir())
 	pod.Linux.Sysctls = map[string]string{
-		"kernel.shm_rmid_forced":      "1",
+		"kernel.shm_rmid_forced":       "1",
 		"net.ipv4.ip_local_port_range": "20000 30000",
 		"net/ipv4/ping_group_range":    "0 2147483647",
 	}
