@@ -16,6 +16,10 @@ const (
 	loopbackIfName = "lo"
 	// capPortMappings is the CNI capability arg for host port mappings.
 	capPortMappings = "portMappings"
+	// capBandwidth is the capability arg for traffic shaping (the
+	// bandwidth plugin), capDNS the one for the pod's DNS settings.
+	capBandwidth = "bandwidth"
+	capDNS       = "dns"
 )
 
 // PodNetwork identifies one pod sandbox to the plugins.
@@ -32,6 +36,26 @@ type PodNetwork struct {
 	// PortMappings are forwarded from the host by the portmap plugin.
 	// Entries with HostPort 0 are not forwarded.
 	PortMappings []PortMapping
+	// Bandwidth, when set, is passed to plugins that shape traffic.
+	Bandwidth *Bandwidth
+	// DNS, when set, is passed to plugins that ask for the pod's DNS.
+	DNS *DNS
+}
+
+// Bandwidth limits a pod's traffic: rates in bits per second, bursts in
+// bits; zero means no limit in that direction.
+type Bandwidth struct {
+	IngressRate  uint64 `json:"ingressRate,omitempty"`
+	IngressBurst uint64 `json:"ingressBurst,omitempty"`
+	EgressRate   uint64 `json:"egressRate,omitempty"`
+	EgressBurst  uint64 `json:"egressBurst,omitempty"`
+}
+
+// DNS is the pod's resolver configuration.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
 }
 
 // PortMapping forwards HostIP:HostPort on the host to ContainerPort in the pod.
@@ -111,7 +135,8 @@ func (pod PodNetwork) args() [][2]string {
 }
 
 // runtimeConf builds one plugin invocation's arguments. netns may be
-// empty (DEL of a pod whose namespace is gone).
+// empty (DEL of a pod whose namespace is gone). libcni hands each
+// capability arg only to the plugins whose config declares it.
 func (pod PodNetwork) runtimeConf(ifName, netns string, ports []portMapEntry) *libcni.RuntimeConf {
 	rt := &libcni.RuntimeConf{
 		ContainerID: pod.ID,
@@ -119,8 +144,18 @@ func (pod PodNetwork) runtimeConf(ifName, netns string, ports []portMapEntry) *l
 		IfName:      ifName,
 		Args:        pod.args(),
 	}
+	caps := map[string]any{}
 	if len(ports) > 0 {
-		rt.CapabilityArgs = map[string]any{capPortMappings: ports}
+		caps[capPortMappings] = ports
+	}
+	if pod.Bandwidth != nil && *pod.Bandwidth != (Bandwidth{}) {
+		caps[capBandwidth] = *pod.Bandwidth
+	}
+	if d := pod.DNS; d != nil && len(d.Servers)+len(d.Searches)+len(d.Options) > 0 {
+		caps[capDNS] = *d
+	}
+	if len(caps) > 0 {
+		rt.CapabilityArgs = caps
 	}
 	return rt
 }

@@ -123,3 +123,31 @@ func TestValidateSysctls(t *testing.T) {
 		}
 	}
 }
+
+func TestParseQuantity(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"500000": 500000, "10M": 10_000_000, "1Gi": 1 << 30, "1.5k": 1500, "100Ki": 102400, "0.5": 1, "1e6": 1_000_000,
+	} {
+		if got, err := parseQuantity(in); err != nil || got != want {
+			t.Errorf("parseQuantity(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "M", "-1M", "ten", "1X"} {
+		if _, err := parseQuantity(bad); err == nil {
+			t.Errorf("parseQuantity(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestPodBandwidth(t *testing.T) {
+	bw, err := podBandwidth(map[string]string{ingressBandwidthAnnotation: "10M"})
+	if err != nil || bw == nil || bw.IngressRate != 10_000_000 || bw.EgressRate != 0 || bw.IngressBurst == 0 {
+		t.Errorf("ingress only: %+v, %v", bw, err)
+	}
+	if bw, err := podBandwidth(map[string]string{"other": "x"}); bw != nil || err != nil {
+		t.Errorf("no annotations: %+v, %v", bw, err)
+	}
+	if _, err := podBandwidth(map[string]string{egressBandwidthAnnotation: "fast"}); !errors.Is(err, errInvalidArgument) {
+		t.Errorf("bad value: err = %v", err)
+	}
+}

@@ -198,6 +198,10 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 func podNetwork(id string, cfg *runtimeapi.PodSandboxConfig, netns string) netcni.PodNetwork {
 	m := cfg.GetMetadata()
 	pn := netcni.PodNetwork{ID: id, Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUid(), NetNSPath: netns}
+	pn.Bandwidth, _ = podBandwidth(cfg.GetAnnotations()) // checked by validatePodConfig
+	if dns := cfg.GetDnsConfig(); dns != nil {
+		pn.DNS = &netcni.DNS{Servers: dns.GetServers(), Searches: dns.GetSearches(), Options: dns.GetOptions()}
+	}
 	for _, pm := range cfg.GetPortMappings() {
 		if pm.GetHostPort() <= 0 {
 			continue
@@ -253,6 +257,9 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	}
 	if h := cfg.GetHostname(); len(h) > 64 && !namespacesOf(cfg).hostNetwork {
 		return fmt.Errorf("hostname %q is longer than 64 bytes: %w", h, errInvalidArgument)
+	}
+	if _, err := podBandwidth(cfg.GetAnnotations()); err != nil {
+		return err
 	}
 	return validateSysctls(cfg.GetLinux().GetSysctls(), namespacesOf(cfg))
 }
