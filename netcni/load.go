@@ -25,6 +25,10 @@ type loaded struct {
 	source string
 	// err says why there is no usable network (wraps ErrNotReady).
 	err error
+	// ignored says which files of the conf dir were skipped and why:
+	// files that do not parse, or, when none does, that the last good
+	// network is still in use.
+	ignored error
 }
 
 // confStamp summarises the conf dir cheaply (one readdir, one lstat per
@@ -84,7 +88,7 @@ func load(cfg Config, stamp string) loaded {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
-		l.net, l.source = list, f
+		l.net, l.source, l.ignored = list, f, errors.Join(errs...)
 		return l
 	}
 	l.err = fmt.Errorf("%w: no usable cni network config in %s: %w", ErrNotReady, cfg.ConfDir, errors.Join(errs...))

@@ -260,3 +260,44 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestBrokenConfigKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	m, err := New(Config{ConfDir: dir, BinDirs: []string{t.TempDir()}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfList(t, dir, "10-good.conflist", userList("good"))
+	if name, _, err := m.NetworkName(); err != nil || name != "good" {
+		t.Fatalf("network = %q, %v; want good", name, err)
+	}
+	if err := m.Ignored(); err != nil {
+		t.Errorf("Ignored() = %v with a good config", err)
+	}
+
+	// Rewritten broken: the last good network stays, and Ignored says why.
+	writeFile(t, filepath.Join(dir, "10-good.conflist"), `{"name": "good", "plugins": [`)
+	if name, _, err := m.NetworkName(); err != nil || name != "good" {
+		t.Fatalf("after a broken rewrite: network = %q, %v; want the last good one", name, err)
+	}
+	if err := m.Ignored(); err == nil || !strings.Contains(err.Error(), "10-good.conflist") {
+		t.Errorf("Ignored() = %v, want it to name the broken file", err)
+	}
+
+	// A broken file next to a good one is skipped and reported.
+	writeConfList(t, dir, "20-other.conflist", userList("other"))
+	if name, _, err := m.NetworkName(); err != nil || name != "other" {
+		t.Fatalf("network = %q, %v; want other", name, err)
+	}
+	if err := m.Ignored(); err == nil || !strings.Contains(err.Error(), "10-good.conflist") {
+		t.Errorf("Ignored() = %v, want it to name the skipped file", err)
+	}
+
+	// Fixed: nothing ignored any more.
+	if err := os.Remove(filepath.Join(dir, "10-good.conflist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ignored(); err != nil {
+		t.Errorf("Ignored() = %v after the broken file went", err)
+	}
+}

@@ -54,9 +54,30 @@ func (m *Manager) network() (*libcni.NetworkConfigList, error) {
 		return nil, fmt.Errorf("%w: read cni conf dir %s: %v", ErrNotReady, m.cfg.ConfDir, err)
 	}
 	if m.conf.stamp != stamp || (m.conf.net == nil && m.conf.err == nil) {
-		m.conf = load(m.cfg, stamp)
+		next := load(m.cfg, stamp)
+		if next.err != nil && m.conf.net != nil {
+			// A config being rewritten, or a broken one dropped in,
+			// must not take pod networking down: keep the last good
+			// network and say why.
+			next.net, next.source = m.conf.net, m.conf.source
+			next.ignored = fmt.Errorf("keeping network %q from %s: %w", m.conf.net.Name, m.conf.source, next.err)
+			next.err = nil
+		}
+		m.conf = next
 	}
 	return m.conf.net, m.conf.err
+}
+
+// Ignored says which conf dir files are not in use and why (nil when
+// every candidate file is fine): broken files skipped for a later one, or
+// a conf dir with no usable file while the last good network stays.
+func (m *Manager) Ignored() error {
+	if _, err := m.network(); err != nil {
+		return nil // Status reports it
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conf.ignored
 }
 
 // NetworkName returns the name of the pod network in use and the file it

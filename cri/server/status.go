@@ -13,6 +13,9 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 		network.Status = false
 		network.Reason = "NetworkPluginNotReady"
 		network.Message = err.Error()
+	} else if err := s.net.Ignored(); err != nil {
+		network.Reason = "NetworkConfigIgnored"
+		network.Message = err.Error()
 	}
 	return &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{

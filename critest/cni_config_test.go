@@ -1,0 +1,104 @@
+package critest
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/critest/framework"
+)
+
+// networkCondition returns the NetworkReady condition of Status.
+func networkCondition(t *testing.T, env *framework.Env) *runtimeapi.RuntimeCondition {
+	t.Helper()
+	resp, err := env.RuntimeService().Status(framework.Context(t), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range resp.GetStatus().GetConditions() {
+		if c.GetType() == runtimeapi.NetworkReady {
+			return c
+		}
+	}
+	t.Fatalf("no NetworkReady condition in %v", resp.GetStatus())
+	return nil
+}
+
+// TestCNIConfigChanges edits a private daemon's CNI conf dir while it runs:
+// a config that appears makes the network ready, and a broken one never
+// takes it down again.
+func TestCNIConfigChanges(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("edits a private daemon's CNI conf dir; -endpoint given")
+	}
+	var cni framework.CNIConfig
+	env := suite.NewEnv(t, func(c *framework.DaemonConfig) {
+		cni = c.CNI
+		if err := os.MkdirAll(c.CNI.ConfDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(c.CNI.ConfDir, "10-broken.conflist"), []byte(`{"name": `), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+
+	c := networkCondition(t, env)
+	if c.GetStatus() || !strings.Contains(c.GetMessage(), "10-broken.conflist") {
+		t.Errorf("with only a broken config: NetworkReady %v, want false naming the file", c)
+	}
+
+	good, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       cni.DefaultNetworkName,
+		"plugins": []any{map[string]any{
+			"type": "bridge", "bridge": cni.DefaultBridge, "isGateway": true,
+			"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": cni.DefaultSubnet}}}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodFile := filepath.Join(cni.ConfDir, "20-good.conflist")
+	if err := os.WriteFile(goodFile, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = networkCondition(t, env)
+	if !c.GetStatus() {
+		t.Errorf("after a good config appeared: NetworkReady %v, want true", c)
+	}
+	if !strings.Contains(c.GetMessage(), "10-broken.conflist") {
+		t.Errorf("NetworkReady message %q does not say the broken file is ignored", c.GetMessage())
+	}
+	_, subnet, _ := net.ParseCIDR(cni.DefaultSubnet)
+	runAndCheckIP := func(name string) {
+		t.Helper()
+		pod := podConfig(name, t.TempDir())
+		id := runPod(t, env, pod)
+		st, _ := podStatus(t, env, id, false)
+		if ip := net.ParseIP(st.GetNetwork().GetIp()); ip == nil || !subnet.Contains(ip) {
+			t.Errorf("pod %s IP %q, want one in %s", name, st.GetNetwork().GetIp(), subnet)
+		}
+		removePod(t, env, id)
+	}
+	runAndCheckIP("appeared")
+
+	// The good config is rewritten broken: the network stays.
+	if err := os.Remove(filepath.Join(cni.ConfDir, "10-broken.conflist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goodFile, []byte(`{"name": "x", "plugins": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = networkCondition(t, env)
+	if !c.GetStatus() || !strings.Contains(c.GetMessage(), "20-good.conflist") {
+		t.Errorf("after the config broke: NetworkReady %v, want true, naming the broken file", c)
+	}
+	runAndCheckIP("kept")
+}
