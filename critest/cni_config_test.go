@@ -102,3 +102,48 @@ func TestCNIConfigChanges(t *testing.T) {
 	}
 	runAndCheckIP("kept")
 }
+
+// TestCNIAddFailure: a plugin that fails ADD (here host-local, whose only
+// address is the gateway's) makes RunPodSandbox fail with the
+// plugin's message, and nothing of the pod is left: no pod, no mounts.
+func TestCNIAddFailure(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("configures a private daemon's CNI; -endpoint given")
+	}
+	var cfg framework.DaemonConfig
+	env := suite.NewEnv(t, func(c *framework.DaemonConfig) {
+		cfg = *c
+		if err := os.MkdirAll(c.CNI.ConfDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		bad := `{"cniVersion": "1.0.0", "name": "` + c.CNI.DefaultNetworkName + `", "plugins": [{"type": "bridge", "bridge": "` +
+			c.CNI.DefaultBridge + `", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.250.0.0/30", "rangeStart": "10.250.0.1", "rangeEnd": "10.250.0.1", "gateway": "10.250.0.1"}]]}}]}`
+		if err := os.WriteFile(filepath.Join(c.CNI.ConfDir, "10-bad-ipam.conflist"), []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	pod := podConfig("addfail", t.TempDir())
+	_, err := env.RuntimeService().RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: pod})
+	if err == nil {
+		t.Fatal("RunPodSandbox succeeded with a failing plugin")
+	}
+	if !strings.Contains(err.Error(), "no IP addresses available") {
+		t.Errorf("error %q does not carry the plugin's message", err)
+	}
+	list, err := env.RuntimeService().ListPodSandbox(framework.Context(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetItems()) != 0 {
+		t.Errorf("pods left after a failed RunPodSandbox: %v", list.GetItems())
+	}
+	mounts, err := framework.Mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts {
+		if strings.HasPrefix(m.MountPoint, cfg.State) {
+			t.Errorf("mount %s left under the state dir", m.MountPoint)
+		}
+	}
+}
