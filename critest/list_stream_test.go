@@ -96,13 +96,17 @@ func TestListStreaming(t *testing.T) {
 
 	cf := &runtimeapi.ContainerStatsFilter{PodSandboxId: a}
 	cstream, err := rs.StreamContainerStats(ctx, &runtimeapi.StreamContainerStatsRequest{Filter: cf})
-	cstats := collect(t, cstream, err, func(r *runtimeapi.StreamContainerStatsResponse) []*runtimeapi.ContainerStats { return r.GetContainerStats() })
+	cstats := collect(t, cstream, err, func(r *runtimeapi.StreamContainerStatsResponse) []*runtimeapi.ContainerStats {
+		return r.GetContainerStats()
+	})
 	if len(cstats) != 2 {
 		t.Errorf("container stats of pod %q: %d, want 2", a, len(cstats))
 	}
 
 	pstream, err := rs.StreamPodSandboxStats(ctx, &runtimeapi.StreamPodSandboxStatsRequest{Filter: &runtimeapi.PodSandboxStatsFilter{Id: a}})
-	pstats := collect(t, pstream, err, func(r *runtimeapi.StreamPodSandboxStatsResponse) []*runtimeapi.PodSandboxStats { return r.GetPodSandboxStats() })
+	pstats := collect(t, pstream, err, func(r *runtimeapi.StreamPodSandboxStatsResponse) []*runtimeapi.PodSandboxStats {
+		return r.GetPodSandboxStats()
+	})
 	if len(pstats) != 1 || pstats[0].GetAttributes().GetId() != a {
 		t.Errorf("pod stats by id: %v, want pod %q only", pstats, a)
 	}
