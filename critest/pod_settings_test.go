@@ -2,6 +2,8 @@ package critest
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,5 +161,53 @@ func TestRuntimeHandler(t *testing.T) {
 	_, err = rs.RunPodSandbox(framework.Context(t), &runtimeapi.RunPodSandboxRequest{Config: bad, RuntimeHandler: "no-such-handler"})
 	if err == nil || !strings.Contains(err.Error(), "no-such-handler") {
 		t.Errorf("unknown handler: err = %v, want an error naming it", err)
+	}
+}
+
+// TestPodResources: a pod whose cgroup the runtime makes (no cgroup_parent)
+// is limited to its pod-level resources plus overhead, and
+// UpdatePodSandboxResources resizes it live. kubelet-made pod cgroups are
+// kubelet's to size, so this is cubby's own behaviour.
+func TestPodResources(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("checks how cubby sizes the pod cgroups it makes; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+
+	pod := podConfig("resources", t.TempDir())
+	pod.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20}
+	pod.Linux.Overhead = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}
+	podID := runPod(t, env, pod)
+	_, pid, _ := probe(t, env, podID, pod, reg.Ref, "c", nil, "true")
+	_, file, err := framework.MemoryCgroup(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container's cgroup is a child of the pod's.
+	podLimit := filepath.Join(filepath.Dir(filepath.Dir(file)), filepath.Base(file))
+	check := func(want int64) {
+		t.Helper()
+		b, err := os.ReadFile(podLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(want, 10) {
+			t.Errorf("%s = %s, want %d", podLimit, got, want)
+		}
+	}
+	check(160 << 20)
+	_, err = env.RuntimeService().UpdatePodSandboxResources(framework.Context(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
+		PodSandboxId: podID,
+		Overhead:     pod.Linux.Overhead,
+		Resources:    &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(288 << 20)
+	if _, err := env.RuntimeService().UpdatePodSandboxResources(framework.Context(t), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "nonexistent"}); status.Code(err) != codes.NotFound {
+		t.Errorf("unknown pod: err = %v, want NotFound", err)
 	}
 }

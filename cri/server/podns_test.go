@@ -151,3 +151,23 @@ func TestPodBandwidth(t *testing.T) {
 		t.Errorf("bad value: err = %v", err)
 	}
 }
+
+func TestPodCgroupResources(t *testing.T) {
+	if podCgroupResources(nil, nil) != nil {
+		t.Error("no resources became limits")
+	}
+	r := podCgroupResources(
+		&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20, CpuShares: 10, CpuQuota: 5000, CpuPeriod: 50000},
+		&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000},
+	)
+	if r.Memory == nil || *r.Memory.Limit != 160<<20 {
+		t.Errorf("memory %+v, want 160Mi", r.Memory)
+	}
+	if r.CPU == nil || *r.CPU.Shares != 522 || *r.CPU.Quota != 60000 || *r.CPU.Period != 100000 {
+		t.Errorf("cpu %+v, want shares 522, quota 60000 per 100000", r.CPU)
+	}
+	// Overhead alone does not limit a pod whose resources are unlimited.
+	if r := podCgroupResources(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 1 << 20}, &runtimeapi.LinuxContainerResources{}); r.Memory != nil {
+		t.Errorf("overhead alone set memory %+v", r.Memory)
+	}
+}

@@ -108,13 +108,17 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		s.objs.pods.remove(p)
 	}()
 	rec := p.status()
-	ownCgroup := p.config.GetLinux().GetCgroupParent() == ""
+	ownCgroup := ownsPodCgroup(p.config)
 
 	steps := newStepTimer()
 	defer func() { s.log.Debug("pod start steps", "pod", p.id, "error", err, "steps", steps) }()
 
 	// 1. Cgroups: the pod's and the pod init's leaf inside it.
-	if err := s.cgroups.Create(rec.CgroupParent, nil); err != nil {
+	var podRes *specs.LinuxResources
+	if ownCgroup {
+		podRes = podCgroupResources(p.config.GetLinux().GetOverhead(), p.config.GetLinux().GetResources())
+	}
+	if err := s.cgroups.Create(rec.CgroupParent, podRes); err != nil {
 		return fmt.Errorf("create pod cgroup: %w", err)
 	}
 	if ownCgroup {
