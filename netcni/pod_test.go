@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -162,5 +163,30 @@ func TestIsNetNS(t *testing.T) {
 		if isNetNS(p) {
 			t.Errorf("isNetNS(%q) = true", p)
 		}
+	}
+}
+
+func TestWithoutIdlePortmap(t *testing.T) {
+	list, err := builtinNetwork(Config{DefaultSubnet: "10.1.0.0/16", DefaultBridge: "b", DefaultNetworkName: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := func(l *libcni.NetworkConfigList) (out []string) {
+		for _, p := range l.Plugins {
+			out = append(out, p.Network.Type)
+		}
+		return out
+	}
+	pod := PodNetwork{ID: "abc"}
+	got := withoutIdlePortmap(list, pod.runtimeConf("eth0", "", nil))
+	if !reflect.DeepEqual(types(got), []string{"bridge"}) {
+		t.Errorf("without port mappings: plugins %v, want only bridge", types(got))
+	}
+	if !reflect.DeepEqual(types(list), []string{"bridge", "portmap"}) {
+		t.Errorf("the original list was changed: %v", types(list))
+	}
+	got = withoutIdlePortmap(list, pod.runtimeConf("eth0", "", []portMapEntry{{HostPort: 1, ContainerPort: 2, Protocol: "tcp"}}))
+	if !reflect.DeepEqual(types(got), []string{"bridge", "portmap"}) {
+		t.Errorf("with port mappings: plugins %v, want bridge and portmap", types(got))
 	}
 }

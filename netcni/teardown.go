@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -47,7 +48,7 @@ func (m *Manager) teardown(ctx context.Context, pod PodNetwork) error {
 	}
 	var errs []error
 	for _, a := range atts {
-		if err := m.cni.DelNetworkList(ctx, a.list, a.rt); err != nil {
+		if err := m.cni.DelNetworkList(ctx, withoutIdlePortmap(a.list, a.rt), a.rt); err != nil {
 			errs = append(errs, fmt.Errorf("network %q: %w", a.list.Name, err))
 		}
 	}
@@ -113,4 +114,22 @@ func (m *Manager) attachments(pod PodNetwork, netns string) ([]attachment, error
 		}
 	}
 	return out, nil
+}
+
+// withoutIdlePortmap drops the portmap plugin from list when the pod had
+// no port mappings: portmap's ADD does nothing then, but its DEL still
+// runs iptables several times (tens of milliseconds, under the xtables
+// lock every other pod's ADD and DEL wait on) to remove chains that were
+// never made.
+func withoutIdlePortmap(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) *libcni.NetworkConfigList {
+	if _, ok := rt.CapabilityArgs[capPortMappings]; ok {
+		return list
+	}
+	idx := slices.IndexFunc(list.Plugins, func(p *libcni.PluginConfig) bool { return p.Network.Type == "portmap" })
+	if idx < 0 {
+		return list
+	}
+	out := *list
+	out.Plugins = slices.Delete(slices.Clone(list.Plugins), idx, idx+1)
+	return &out
 }

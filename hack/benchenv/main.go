@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,9 @@ type options struct {
 	cubby     string
 	busybox   string
 	benchArgs []string
+	// noIptables benches a network like the built-in one minus the
+	// iptables rules of ipMasq and portmap.
+	noIptables bool
 }
 
 func main() {
@@ -38,6 +42,7 @@ func main() {
 	flag.StringVar(&o.node.NetworkName, "network", "cubby-bench", "bench-only CNI network name")
 	flag.StringVar(&o.node.CgroupParent, "cgroup-parent", "/cubby-bench", "cgroup parent of the bench pods")
 	flag.StringVar(&o.node.LogLevel, "log-level", "info", "cubbyd log level (debug logs per-step pod start timings)")
+	flag.BoolVar(&o.noIptables, "no-iptables", false, "a pod network without iptables work: the built-in bridge without ipMasq and portmap")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchenv [flags] [-- cubby bench flags]")
 		flag.PrintDefaults()
@@ -68,6 +73,9 @@ func run(o options) (err error) {
 	}
 	defer func() { err = errors.Join(err, reg.Close()) }()
 
+	if o.noIptables {
+		o.node.ConfList = noIptablesConfList(o.node)
+	}
 	node, err := testnode.Start(ctx, o.node, sigs)
 	if err != nil {
 		return err
@@ -79,4 +87,22 @@ func run(o options) (err error) {
 	cmd := exec.Command(o.cubby, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	return testnode.RunChild(cmd, sigs)
+}
+
+// noIptablesConfList is the built-in network (bridge, host-local) without
+// ipMasq and without the portmap plugin: nothing of it calls iptables.
+func noIptablesConfList(n testnode.Options) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       n.NetworkName,
+		"plugins": []any{map[string]any{
+			"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+			"ipam": map[string]any{
+				"type":   "host-local",
+				"ranges": [][]map[string]string{{{"subnet": n.Subnet}}},
+				"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
+			},
+		}},
+	})
+	return b
 }

@@ -43,6 +43,9 @@ type Options struct {
 	LogLevel     string // cubbyd log level
 	// Image is the daemon's [image] config (mirrors of test registries).
 	Image framework.ImageConfig
+	// ConfList, when set, is written to the CNI conf dir as the pod
+	// network instead of using the built-in one.
+	ConfList []byte
 }
 
 // Node is a running private cubbyd.
@@ -94,6 +97,11 @@ func Start(ctx context.Context, o Options, sigs <-chan os.Signal) (_ *Node, err 
 	}
 	if err := os.Mkdir(cfg.CNI.ConfDir, 0o755); err != nil {
 		return nil, fmt.Errorf("make cni conf dir: %w", err)
+	}
+	if len(o.ConfList) > 0 {
+		if err := os.WriteFile(filepath.Join(cfg.CNI.ConfDir, "10-testnode.conflist"), o.ConfList, 0o644); err != nil {
+			return nil, fmt.Errorf("write cni conflist: %w", err)
+		}
 	}
 	cfgPath := filepath.Join(dir, "cubbyd.toml")
 	if err := cfg.WriteFile(cfgPath); err != nil {
