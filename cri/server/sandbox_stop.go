@@ -30,12 +30,14 @@ func (s *Server) StopPodSandbox(ctx context.Context, r *runtimeapi.StopPodSandbo
 
 // stopPod brings pod p to NotReady with nothing of it left running. Every
 // step is idempotent, so a failed stop is finished by the next one.
-func (s *Server) stopPod(ctx context.Context, p *pod) error {
+func (s *Server) stopPod(ctx context.Context, p *pod) (err error) {
 	select {
 	case <-p.created:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	steps := newStepTimer()
+	defer func() { s.log.Debug("pod stop steps", "pod", p.id, "error", err, "steps", steps) }()
 	rec := p.status()
 	// The pod init kills every container on shutdown and records their exits.
 	if err := s.rt.StopPod(ctx, p.id, rec.Pid); err != nil {
@@ -44,17 +46,21 @@ func (s *Server) stopPod(ctx context.Context, p *pod) error {
 	for _, c := range s.objs.podContainers(p.id) {
 		s.settleExit(c)
 	}
+	steps.done("pod init")
 	if netns := rec.Namespaces[string(specs.NetworkNamespace)]; !rec.NetworkDone && netns != "" {
 		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, netns)); err != nil {
 			return err
 		}
 	}
+	steps.done("network")
 	if err := s.rt.ReleaseNamespaces(p.id); err != nil {
 		return err
 	}
 	if err := s.cgroups.Delete(rec.InitCgroup); err != nil {
 		return err
 	}
+	steps.done("namespaces, cgroup")
+	defer steps.done("record")
 	return p.update(s.db, func(r *store.Pod) {
 		r.State = store.PodNotReady
 		r.NetworkDone = true
