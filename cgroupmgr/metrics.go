@@ -26,6 +26,15 @@ type Metrics struct {
 	CPUPeriod, CPUQuota, CPUShares                  uint64
 	MemoryLimit, MemorySwapLimit, MemoryReservation uint64
 	PidsCurrent, PidsMax                            uint64
+
+	// IO is the block I/O per device, in device order.
+	IO []DeviceIO
+}
+
+// DeviceIO is the block I/O of a cgroup on one device.
+type DeviceIO struct {
+	Major, Minor                         uint64
+	ReadBytes, WriteBytes, Reads, Writes uint64
 }
 
 // unlimited is where kernel "no limit" values start (v1 writes
@@ -146,7 +155,95 @@ func (v *v1) metrics(path string) (Metrics, error) {
 		out.PidsCurrent = pids.uint("pids.current")
 		out.PidsMax = pids.uint("pids.max")
 	}
+	if blkio, ok := dir(cgroup1.Blkio); ok {
+		out.IO = v1IO(blkio.raw("blkio.throttle.io_service_bytes_recursive"), blkio.raw("blkio.throttle.io_serviced_recursive"))
+	}
 	return out, nil
+}
+
+// v1IO merges blkio's "major:minor Read|Write|... N" byte and operation
+// counts per device.
+func v1IO(bytes, ops string) []DeviceIO {
+	devs := map[[2]uint64]*DeviceIO{}
+	var order [][2]uint64
+	add := func(text string, read, write func(*DeviceIO, uint64)) {
+		for line := range strings.Lines(text) {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				continue
+			}
+			maj, min, ok := parseDevice(f[0])
+			n, err := strconv.ParseUint(f[2], 10, 64)
+			if !ok || err != nil {
+				continue
+			}
+			key := [2]uint64{maj, min}
+			d := devs[key]
+			if d == nil {
+				d = &DeviceIO{Major: maj, Minor: min}
+				devs[key] = d
+				order = append(order, key)
+			}
+			switch f[1] {
+			case "Read":
+				read(d, n)
+			case "Write":
+				write(d, n)
+			}
+		}
+	}
+	add(bytes, func(d *DeviceIO, n uint64) { d.ReadBytes = n }, func(d *DeviceIO, n uint64) { d.WriteBytes = n })
+	add(ops, func(d *DeviceIO, n uint64) { d.Reads = n }, func(d *DeviceIO, n uint64) { d.Writes = n })
+	out := make([]DeviceIO, 0, len(order))
+	for _, k := range order {
+		out = append(out, *devs[k])
+	}
+	return out
+}
+
+// v2IO parses io.stat: "major:minor rbytes=N wbytes=N rios=N wios=N ...".
+func v2IO(text string) []DeviceIO {
+	var out []DeviceIO
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		maj, min, ok := parseDevice(f[0])
+		if !ok {
+			continue
+		}
+		d := DeviceIO{Major: maj, Minor: min}
+		for _, kv := range f[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "rbytes":
+				d.ReadBytes = n
+			case "wbytes":
+				d.WriteBytes = n
+			case "rios":
+				d.Reads = n
+			case "wios":
+				d.Writes = n
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func parseDevice(s string) (major, minor uint64, ok bool) {
+	a, b, found := strings.Cut(s, ":")
+	if !found {
+		return 0, 0, false
+	}
+	major, err1 := strconv.ParseUint(a, 10, 64)
+	minor, err2 := strconv.ParseUint(b, 10, 64)
+	return major, minor, err1 == nil && err2 == nil
 }
 
 func (v *v2) metrics(path string) (Metrics, error) {
@@ -183,6 +280,7 @@ func (v *v2) metrics(path string) (Metrics, error) {
 	out.MemoryReservation = r.uint("memory.low")
 	out.PidsCurrent = r.uint("pids.current")
 	out.PidsMax = r.uint("pids.max")
+	out.IO = v2IO(r.raw("io.stat"))
 	return out, nil
 }
 

@@ -36,3 +36,15 @@ func TestFileReader(t *testing.T) {
 		}
 	}
 }
+
+func TestIOParsing(t *testing.T) {
+	got := v1IO("8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 1\n8:16 Read 512\nTotal 12800\n", "8:0 Read 1\n8:0 Write 2\n8:16 Read 3\nTotal 6\n")
+	want := []DeviceIO{{Major: 8, Minor: 0, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2}, {Major: 8, Minor: 16, ReadBytes: 512, Reads: 3}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("v1IO = %+v, want %+v", got, want)
+	}
+	got = v2IO("253:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n")
+	if len(got) != 1 || got[0] != (DeviceIO{Major: 253, ReadBytes: 100, WriteBytes: 200, Reads: 3, Writes: 4}) {
+		t.Errorf("v2IO = %+v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -96,6 +97,18 @@ var containerMetrics = []containerMetric{
 	{"container_spec_memory_swap_limit_bytes", "Memory swap limit for the container, 0 for none.", gauge, nil, func(s containerSample) []value { return one(s.cg.MemorySwapLimit) }},
 	{"container_start_time_seconds", "Start time of the container since unix epoch in seconds.", gauge, nil, func(s containerSample) []value { return one(uint64(s.rec.StartedAt / 1e9)) }},
 	{"container_last_seen", "Last time a container was seen by the exporter.", gauge, nil, func(s containerSample) []value { return one(uint64(s.now.Unix())) }},
+	{"container_fs_reads_bytes_total", "Cumulative count of bytes read.", counter, []string{"device"}, ioValues(func(d cgroupmgr.DeviceIO) uint64 { return d.ReadBytes })},
+	{"container_fs_writes_bytes_total", "Cumulative count of bytes written.", counter, []string{"device"}, ioValues(func(d cgroupmgr.DeviceIO) uint64 { return d.WriteBytes })},
+	{"container_fs_reads_total", "Cumulative count of reads completed.", counter, []string{"device"}, ioValues(func(d cgroupmgr.DeviceIO) uint64 { return d.Reads })},
+	{"container_fs_writes_total", "Cumulative count of writes completed.", counter, []string{"device"}, ioValues(func(d cgroupmgr.DeviceIO) uint64 { return d.Writes })},
+	{"container_blkio_device_usage_total", "Blkio device bytes usage.", counter, []string{"device", "major", "minor", "operation"}, func(s containerSample) []value {
+		var out []value
+		for _, d := range s.cg.IO {
+			dev, maj, min := deviceName(d), strconv.FormatUint(d.Major, 10), strconv.FormatUint(d.Minor, 10)
+			out = append(out, value{[]string{dev, maj, min, "Read"}, d.ReadBytes}, value{[]string{dev, maj, min, "Write"}, d.WriteBytes})
+		}
+		return out
+	}},
 	{"container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem.", gauge, []string{"device"}, func(s containerSample) []value {
 		return []value{{[]string{s.fs.Path}, s.fs.UsedBytes}}
 	}},
@@ -109,6 +122,20 @@ var containerMetrics = []containerMetric{
 		return []value{{[]string{s.fs.Path}, s.fs.FreeInodes}}
 	}},
 }
+
+// ioValues is one series per block device of the container's I/O.
+func ioValues(get func(cgroupmgr.DeviceIO) uint64) func(containerSample) []value {
+	return func(s containerSample) []value {
+		out := make([]value, 0, len(s.cg.IO))
+		for _, d := range s.cg.IO {
+			out = append(out, value{[]string{deviceName(d)}, get(d)})
+		}
+		return out
+	}
+}
+
+// deviceName names a block device the way the kernel's io files do.
+func deviceName(d cgroupmgr.DeviceIO) string { return fmt.Sprintf("%d:%d", d.Major, d.Minor) }
 
 // networkMetric is one cAdvisor network metric of a pod interface.
 type networkMetric struct {
