@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -212,4 +213,36 @@ func TestPodNamespaces(t *testing.T) {
 			t.Errorf("pod pid mode TARGET: err = %v, want InvalidArgument", err)
 		}
 	})
+}
+
+// TestHostPIDPodInitDies: in the node's pid namespace the containers do not
+// die with the pod init. When it is killed, StopPodSandbox still leaves
+// nothing of the pod running.
+func TestHostPIDPodInitDies(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("kills the runtime's pod init; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	node := runtimeapi.NamespaceMode_NODE
+	pod := podConfig("hostpid-kill", t.TempDir())
+	pod.Linux.SecurityContext.NamespaceOptions = hostNS(runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_POD, node)
+	podID := runPod(t, env, pod)
+	_, pinfo := podStatus(t, env, podID, true)
+	podPid := verboseInfo(t, "pod", pinfo).Pid
+	_, pid, _ := probe(t, env, podID, pod, reg.Ref, "c", hostNS(runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_POD, node), "true")
+	ctr, err := framework.ProcessOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(podPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.RuntimeService().StopPodSandbox(framework.Context(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if alive, err := ctr.Alive(); err != nil || alive {
+		t.Errorf("container process %d alive=%v (%v) after StopPodSandbox", pid, alive, err)
+	}
 }
