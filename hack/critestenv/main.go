@@ -78,7 +78,17 @@ func main() {
 	}
 }
 
+// lockPath serializes critest runs on one machine: critest's port specs
+// use fixed host ports (12000-12003), so two runs at once would fail each
+// other.
+const lockPath = "/run/lock/cubby-critest.lock"
+
 func run(o options) (err error) {
+	unlock, err := lockMachine(lockPath)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -211,6 +221,26 @@ func firstLines(s string, n int) string {
 		lines = append(lines[:n], "…")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lockMachine takes an exclusive lock on path, waiting for the holder.
+func lockMachine(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock critest runs: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock critest runs: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		fmt.Fprintf(os.Stderr, "critestenv: waiting for another critest run on this machine (%s)\n", path)
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock critest runs: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // leakCheck collects what a run left behind.
