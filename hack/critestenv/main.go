@@ -55,7 +55,9 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.node.Cubbyd, "cubbyd", "bin/cubbyd", "cubbyd binary (cubby-pod next to it)")
+	o.node.RegisterFlags(flag.CommandLine, testnode.Options{
+		Bridge: "cbcrit0", Subnet: "10.253.0.0/16", NetworkName: "cubby-critest", CgroupParent: "/cubby-critest",
+	})
 	flag.StringVar(&o.critest, "critest", "bin/critest", "critest binary (hack/critest)")
 	flag.StringVar(&o.standin, "standin", "bin/critest-standin", "static stand-in program for the web server and nonewprivs images")
 	flag.StringVar(&o.busybox, "busybox", testimage.DefaultBusybox, "static busybox the images are built from")
@@ -63,11 +65,6 @@ func main() {
 	flag.StringVar(&o.report, "report", "", "keep ginkgo's JSON report here (default: a temp file)")
 	flag.BoolVar(&o.writeRatchet, "write-ratchet", false, "add the specs that passed to the ratchet list")
 	flag.BoolVar(&o.verbose, "v", false, "print critest's own output (default: to a log file, path printed)")
-	flag.StringVar(&o.node.Bridge, "bridge", "cbcrit0", "CNI bridge of the run, deleted afterwards")
-	flag.StringVar(&o.node.Subnet, "subnet", "10.253.0.0/16", "pod subnet of the run")
-	flag.StringVar(&o.node.NetworkName, "network", "cubby-critest", "CNI network name of the run")
-	flag.StringVar(&o.node.CgroupParent, "cgroup-parent", "/cubby-critest", "cgroup parent of the run's pods")
-	flag.StringVar(&o.node.LogLevel, "log-level", "info", "cubbyd log level")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: critestenv [flags] [-- critest flags, e.g. -ginkgo.focus=Streaming]")
 		flag.PrintDefaults()
