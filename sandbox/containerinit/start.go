@@ -140,7 +140,13 @@ func runParent(p *syncPipe, pid int, opts StartOptions) error {
 	if err := p.send(message{Type: msgSpec, Spec: opts.Spec}); err != nil {
 		return err
 	}
-	if err := joinCgroups(pid, opts.CgroupProcsFiles); err != nil {
+	return finishParent(p, pid, opts.CgroupProcsFiles)
+}
+
+// finishParent puts the child into its cgroups, lets it go and waits for
+// its execve (EOF after msgExecReady) or its error report.
+func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
+	if err := joinCgroups(pid, cgroupProcsFiles); err != nil {
 		return err
 	}
 	if err := p.send(message{Type: msgCgroupJoined}); err != nil {
