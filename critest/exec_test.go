@@ -149,3 +149,4 @@ func TestExecNonRootUser(t *testing.T) {
 		t.Errorf("exec as a non-root user has effective capabilities: %q", lines[3])
 	}
 }
+

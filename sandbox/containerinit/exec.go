@@ -103,6 +103,8 @@ func Exec(opts ExecOptions) (pid int, err error) {
 		files = append(files, ns.File)
 	}
 	attr := &os.ProcAttr{
+		// The stage lives for a millisecond: no collector, one P.
+		Env:   []string{"GOGC=off", "GOMAXPROCS=1"},
 		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Setsid:  true,

@@ -107,9 +107,9 @@ type server struct {
 	stopping   bool
 	// reapMu is held for writing while the reaper collects exits, and for
 	// reading from before an exec's fork until its pid is registered.
-	reapMu sync.RWMutex
-	done       chan struct{}
-	doneOnce   sync.Once
+	reapMu   sync.RWMutex
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 func (s *server) isDone() bool {
