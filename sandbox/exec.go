@@ -11,6 +11,10 @@ import (
 	"cubby/sandbox/control"
 )
 
+// AnnotationStdin in a container's spec asks the pod init to give the
+// container a stdin pipe that it holds for attach (CRI stdin).
+const AnnotationStdin = control.AnnotationStdin
+
 // ExecOptions describe a process to run inside a running container.
 type ExecOptions struct {
 	Args []string
@@ -110,3 +114,61 @@ func Resize(terminal *os.File, width, height uint16) error {
 	}
 	return nil
 }
+
+// AttachOptions say which of a running container's streams to attach to.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+}
+
+// Attachment is a client's connection to a running container's stdio,
+// through its pod init. Output pipes receive what the container writes
+// from now on; they reach EOF when the container exits or the attachment
+// ends.
+type Attachment struct {
+	// Stdin writes to the container's stdin; Terminal is the container's
+	// terminal (input and resize) when it has one. Stdout and Stderr are
+	// the output pipes asked for.
+	Stdin, Stdout, Stderr, Terminal *os.File
+
+	session *control.Session
+}
+
+// Attach attaches to running container id of pod podID.
+func (r *Runtime) Attach(ctx context.Context, podID, id string, opts AttachOptions) (*Attachment, error) {
+	s, err := control.Open(ctx, control.SocketPath(r.PodDir(podID)), control.Request{
+		Op:     control.OpAttach,
+		ID:     id,
+		Stdin:  opts.Stdin,
+		Stdout: opts.Stdout,
+		Stderr: opts.Stderr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Attachment{
+		Stdin:    s.Files[control.FileStdin],
+		Stdout:   s.Files[control.FileStdout],
+		Stderr:   s.Files[control.FileStderr],
+		Terminal: s.Files[control.FileTerminal],
+		session:  s,
+	}, nil
+}
+
+// CloseStdin closes the container's stdin for good: it reads EOF.
+func (a *Attachment) CloseStdin() error {
+	if a.Stdin != nil {
+		a.Stdin.Close()
+	}
+	return a.session.Send(control.Request{Op: control.OpCloseStdin})
+}
+
+// Detach ends the attachment; the container keeps running. The output
+// pipes reach EOF.
+func (a *Attachment) Detach() error { return a.session.End() }
+
+// Close releases the attachment and its descriptors.
+func (a *Attachment) Close() { a.session.Close() }
+
+// Wait blocks until the attachment is over: the container exited or the
+// attachment was ended.
+func (a *Attachment) Wait() { _, _ = a.session.Wait() }

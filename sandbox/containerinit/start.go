@@ -89,6 +89,10 @@ func Start(opts StartOptions) (pid int, err error) {
 			// Its own session, so signals aimed at cubby-pod's process
 			// group or terminal never reach the container.
 			Setsid: true,
+			// A container with a terminal (fd 0) has it as its
+			// controlling terminal.
+			Setctty: opts.Spec.Process.Terminal,
+			Ctty:    0,
 		},
 	})
 	closeStdio()

@@ -37,6 +37,9 @@ const (
 	OpExec = "exec"
 	// OpAttach hands out a running container's stdio; a session.
 	OpAttach = "attach"
+	// OpCloseStdin, sent within an attach session, closes the container's
+	// stdin (CRI stdin_once).
+	OpCloseStdin = "close-stdin"
 )
 
 // Request is one call to cubby-pod.
@@ -75,6 +78,10 @@ type Response struct {
 	// in order: FileStdin, FileStdout, FileStderr, FileTerminal.
 	Files []string `json:"files,omitempty"`
 }
+
+// AnnotationStdin in a container's spec asks for a stdin pipe held by the
+// pod init (CRI stdin), for attach.
+const AnnotationStdin = "dev.cubby.stdin"
 
 // Names of the descriptors a session hands out.
 const (

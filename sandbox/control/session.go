@@ -140,6 +140,14 @@ func (s *Session) Wait() (Response, error) {
 	return resp, nil
 }
 
+// Send sends req within the session (OpCloseStdin).
+func (s *Session) Send(req Request) error {
+	if err := json.NewEncoder(s.conn).Encode(req); err != nil {
+		return fmt.Errorf("send %s: %w", req.Op, err)
+	}
+	return nil
+}
+
 // End tells the pod init to end the session (an exec is killed, with every
 // process it started); Wait then returns its exit.
 func (s *Session) End() error { return s.conn.CloseWrite() }

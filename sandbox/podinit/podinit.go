@@ -144,8 +144,12 @@ func (s *server) handle(conn *net.UnixConn) {
 	if err := dec.Decode(&req); err != nil {
 		return
 	}
-	if req.Op == control.OpExec {
+	switch req.Op {
+	case control.OpExec:
 		s.exec(conn, dec, req)
+		return
+	case control.OpAttach:
+		s.attach(conn, dec, req)
 		return
 	}
 	resp := s.dispatch(req)

@@ -70,6 +70,7 @@ func (s *server) finish(c *container, e control.Exit) {
 	c.log.Close()
 	c.log = nil
 	c.logMu.Unlock()
+	c.closeInput()
 	c.exit = e
 	if err := control.WriteExit(s.dir, c.id, e); err != nil {
 		fmt.Fprintf(os.Stderr, "cubby-pod: record exit of %q: %v\n", c.id, err)
