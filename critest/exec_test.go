@@ -149,4 +149,3 @@ func TestExecNonRootUser(t *testing.T) {
 		t.Errorf("exec as a non-root user has effective capabilities: %q", lines[3])
 	}
 }
-

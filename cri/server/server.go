@@ -50,7 +50,7 @@ type Server struct {
 	rt      *sandbox.Runtime
 	log     *slog.Logger
 	objs    *objects
-	events events
+	events  events
 	// stream is the exec/attach/port-forward server, once started.
 	stream streaming.Server
 
