@@ -142,6 +142,13 @@ func runExecParent(p *syncPipe, pid int, spec *specs.Spec, join []namespaceFd, c
 // only for that thread; the thread is never given back to the Go scheduler
 // (the goroutine ends locked, so the runtime retires the thread).
 func forkInto(pidNS *os.File, path string, args []string, attr *os.ProcAttr, forked func(int)) (*os.Process, error) {
+	if pidNS == nil {
+		proc, err := os.StartProcess(path, args, attr)
+		if err == nil && forked != nil {
+			forked(proc.Pid)
+		}
+		return proc, err
+	}
 	type result struct {
 		proc *os.Process
 		err  error
@@ -149,11 +156,9 @@ func forkInto(pidNS *os.File, path string, args []string, attr *os.ProcAttr, for
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		if pidNS != nil {
-			if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
-				ch <- result{err: fmt.Errorf("join pid namespace: %w", err)}
-				return
-			}
+		if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
+			ch <- result{err: fmt.Errorf("join pid namespace: %w", err)}
+			return
 		}
 		proc, err := os.StartProcess(path, args, attr)
 		if err == nil && forked != nil {
