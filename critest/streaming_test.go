@@ -73,7 +73,8 @@ func TestStreamingExec(t *testing.T) {
 		t.Errorf("exec with stdin: %q, %v; want %q", out, err, "HELLO\nWORLD\ndone\n")
 	}
 
-	// A terminal: the command sees one, with the size the client sent.
+	// A terminal: the command sees one of its container's devpts, with the
+	// size the client sent.
 	sizes := make(chan framework.TerminalSize, 1)
 	sizes <- framework.TerminalSize{Width: 123, Height: 45}
 	defer close(sizes)
@@ -83,10 +84,10 @@ func TestStreamingExec(t *testing.T) {
 		_, _ = io.WriteString(inW, "go\n")
 	}()
 	defer inW.Close()
-	out, _, err = streamExec(t, env, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"sh", "-c", "read x; test -t 0 && echo is-a-tty; stty size"}, Stdin: true, Stdout: true, Tty: true},
+	out, _, err = streamExec(t, env, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"sh", "-c", "read x; test -t 0 && echo is-a-tty; tty; stty size"}, Stdin: true, Stdout: true, Tty: true},
 		framework.StreamOptions{Stdin: inR, Tty: true, Resize: sizes})
-	if err != nil || !strings.Contains(out, "is-a-tty") || !strings.Contains(out, "45 123") {
-		t.Errorf("exec with a terminal: %q, %v; want is-a-tty and size 45 123", out, err)
+	if err != nil || !strings.Contains(out, "is-a-tty") || !strings.Contains(out, "45 123") || !strings.Contains(out, "/dev/pts/") {
+		t.Errorf("exec with a terminal: %q, %v; want is-a-tty, a /dev/pts name and size 45 123", out, err)
 	}
 
 	// Bad requests.

@@ -51,7 +51,7 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	spec.Process.Args = req.Args
 	spec.Process.Terminal = req.Tty
 
-	pidNS, join, err := s.containerNamespaces(req.ID)
+	hostPid, pidNS, join, err := s.containerNamespaces(req.ID)
 	if err != nil {
 		fail(err)
 		return
@@ -64,7 +64,7 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 			ns.File.Close()
 		}
 	}()
-	io, err := newExecIO(req)
+	io, err := newExecIO(req, hostPid)
 	if err != nil {
 		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
 		return
@@ -138,15 +138,15 @@ func (s *server) killExec(e *execProc) {
 // an exec must join: its mount namespace always, and every other one that
 // is not the pod init's own. The pid namespace is returned apart: it is
 // entered by the forking thread, not by the child.
-func (s *server) containerNamespaces(id string) (pidNS *os.File, join []containerinit.Namespace, err error) {
+func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, join []containerinit.Namespace, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[id]
 	if !ok {
-		return nil, nil, fmt.Errorf("container %q is not running", id)
+		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
 	}
 	if _, running := s.byPid[c.pid]; !running {
-		return nil, nil, fmt.Errorf("container %q is not running", id)
+		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
 	}
 	// Opened under s.mu: the reaper cannot free c's pid meanwhile, so the
 	// /proc entry is c's (or gone, if c is a zombie).
@@ -167,7 +167,7 @@ func (s *server) containerNamespaces(id string) (pidNS *os.File, join []containe
 		if t != specs.MountNamespace {
 			same, err := sameFile(path, "/proc/self/ns/"+name)
 			if err != nil {
-				return nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+				return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
 			}
 			if same {
 				continue
@@ -175,7 +175,7 @@ func (s *server) containerNamespaces(id string) (pidNS *os.File, join []containe
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+			return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
 		}
 		if t == specs.PIDNamespace {
 			pidNS = f
@@ -183,7 +183,7 @@ func (s *server) containerNamespaces(id string) (pidNS *os.File, join []containe
 		}
 		join = append(join, containerinit.Namespace{Type: t, File: f})
 	}
-	return pidNS, join, nil
+	return c.hostPid, pidNS, join, nil
 }
 
 func nsProcName(t specs.LinuxNamespaceType) string {
@@ -216,10 +216,10 @@ type execIO struct {
 	names  []string
 }
 
-func newExecIO(req control.Request) (*execIO, error) {
+func newExecIO(req control.Request, hostPid int) (*execIO, error) {
 	io := &execIO{}
 	if req.Tty {
-		master, slave, err := openPty()
+		master, slave, err := openContainerPty(hostPid)
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +278,39 @@ func openPty() (master, slave *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open terminal: %w", err)
 	}
+	return ptyPair(m)
+}
+
+// openContainerPty opens a pseudo-terminal pair of the devpts instance of
+// the container whose host pid is hostPid, so that inside the container the
+// terminal is /dev/pts/N (ttyname works). The path is resolved inside the
+// container's root, and the result must be a devpts ptmx; otherwise (no
+// devpts of its own) the host's devpts is used.
+func openContainerPty(hostPid int) (master, slave *os.File, err error) {
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", hostPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return openPty()
+	}
+	defer unix.Close(root)
+	m, err := unix.Openat2(root, "dev/pts/ptmx", &unix.OpenHow{
+		Flags:   unix.O_RDWR | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return openPty()
+	}
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	if unix.Fstat(m, &st) != nil || unix.Fstatfs(m, &fs) != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 || fs.Type != unix.DEVPTS_SUPER_MAGIC {
+		unix.Close(m)
+		return openPty()
+	}
+	return ptyPair(m)
+}
+
+// ptyPair unlocks the terminal master m and opens its peer.
+func ptyPair(m int) (master, slave *os.File, err error) {
 	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
 		unix.Close(m)
 		return nil, nil, fmt.Errorf("unlock terminal: %w", err)
