@@ -147,3 +147,55 @@ func TestCNIAddFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestDualStack: a dual-stack network gives the pod an IPv4 address (the
+// primary one) and an IPv6 one in additional_ips, both on its interface.
+func TestDualStack(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("configures a private daemon's CNI; -endpoint given")
+	}
+	v6 := "fd42:" + framework.RandomHex(2) + ":" + framework.RandomHex(2) + "::/64"
+	var cni framework.CNIConfig
+	env := suite.NewEnv(t, func(c *framework.DaemonConfig) {
+		cni = c.CNI
+		conf, err := json.Marshal(map[string]any{
+			"cniVersion": "1.0.0",
+			"name":       c.CNI.DefaultNetworkName,
+			"plugins": []any{map[string]any{
+				"type": "bridge", "bridge": c.CNI.DefaultBridge, "isGateway": true,
+				"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{
+					{{"subnet": v6}}, {{"subnet": c.CNI.DefaultSubnet}},
+				}},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(c.CNI.ConfDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(c.CNI.ConfDir, "10-dual.conflist"), conf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	podID := runPod(t, env, podConfig("dualstack", t.TempDir()))
+	st, info := podStatus(t, env, podID, true)
+	ip := net.ParseIP(st.GetNetwork().GetIp())
+	_, v4net, _ := net.ParseCIDR(cni.DefaultSubnet)
+	_, v6net, _ := net.ParseCIDR(v6)
+	if ip == nil || !v4net.Contains(ip) {
+		t.Errorf("pod IP %q, want an IPv4 address in %s first", st.GetNetwork().GetIp(), v4net)
+	}
+	extra := st.GetNetwork().GetAdditionalIps()
+	if len(extra) != 1 || !v6net.Contains(net.ParseIP(extra[0].GetIp())) {
+		t.Fatalf("additional IPs %v, want one in %s", extra, v6net)
+	}
+	netns := verboseInfo(t, "pod", info).NamespacePath("network")
+	out, err := framework.InNetns(netns, "ip", "-6", "addr", "show", "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, extra[0].GetIp()) {
+		t.Errorf("eth0 in the pod lacks %s:\n%s", extra[0].GetIp(), out)
+	}
+}
