@@ -67,7 +67,9 @@ func (m *Manager) setup(ctx context.Context, pod PodNetwork) (Result, error) {
 	if _, err := m.cni.AddNetworkList(ctx, m.loopback, lo); err != nil {
 		return Result{}, m.undo(ctx, pod, fmt.Errorf("network %q: %w", m.loopback.Name, err))
 	}
-	r, err := m.cni.AddNetworkList(ctx, network, rt)
+	// portmap without port mappings passes the result through: not
+	// running it saves a plugin exec here and its iptables work on DEL.
+	r, err := m.cni.AddNetworkList(ctx, withoutIdlePortmap(network, rt), rt)
 	if err != nil {
 		return Result{}, m.undo(ctx, pod, fmt.Errorf("network %q: %w", network.Name, err))
 	}

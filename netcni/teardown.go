@@ -116,11 +116,10 @@ func (m *Manager) attachments(pod PodNetwork, netns string) ([]attachment, error
 	return out, nil
 }
 
-// withoutIdlePortmap drops the portmap plugin from list when the pod had
+// withoutIdlePortmap drops the portmap plugin from list when the pod has
 // no port mappings: portmap's ADD does nothing then, but its DEL still
-// runs iptables several times (tens of milliseconds, under the xtables
-// lock every other pod's ADD and DEL wait on) to remove chains that were
-// never made.
+// runs iptables several times (under the xtables lock every other pod's
+// ADD and DEL wait on) to remove chains that were never made.
 func withoutIdlePortmap(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) *libcni.NetworkConfigList {
 	if _, ok := rt.CapabilityArgs[capPortMappings]; ok {
 		return list
