@@ -2,6 +2,7 @@ package critest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -197,5 +198,88 @@ func TestDualStack(t *testing.T) {
 	}
 	if !strings.Contains(out, extra[0].GetIp()) {
 		t.Errorf("eth0 in the pod lacks %s:\n%s", extra[0].GetIp(), out)
+	}
+}
+
+// flakyPlugin is a CNI plugin that logs every command to $dir/calls and
+// fails DEL while $dir/fail-del exists.
+const flakyPlugin = `#!/bin/sh
+cat > /dev/null
+echo "$CNI_COMMAND $CNI_CONTAINERID" >> "%[1]s/calls"
+case "$CNI_COMMAND" in
+ADD) echo '{"cniVersion":"1.0.0","ips":[{"address":"10.253.0.2/24"}]}' ;;
+DEL) if [ -e "%[1]s/fail-del" ]; then
+	echo '{"cniVersion":"1.0.0","code":999,"msg":"flaky del failed on purpose"}'
+	exit 1
+fi ;;
+esac
+`
+
+// TestCNIDelRetried: a CNI DEL that fails fails StopPodSandbox and is run
+// again by the next Stop or Remove; once it succeeded it is not repeated.
+func TestCNIDelRetried(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("configures a private daemon's CNI; -endpoint given")
+	}
+	bin, rec := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "flaky"), []byte(fmt.Sprintf(flakyPlugin, rec)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := suite.NewEnv(t, func(c *framework.DaemonConfig) {
+		c.CNI.BinDirs = []string{bin, "/usr/lib/cni", "/opt/cni/bin"}
+		if err := os.MkdirAll(c.CNI.ConfDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		conf := `{"cniVersion": "1.0.0", "name": "` + c.CNI.DefaultNetworkName + `", "plugins": [{"type": "flaky"}]}`
+		if err := os.WriteFile(filepath.Join(c.CNI.ConfDir, "10-flaky.conflist"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rs := env.RuntimeService()
+	ctx := framework.Context(t)
+	pod := podConfig("delretry", t.TempDir())
+	resp, err := rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetPodSandboxId()
+	failMarker := filepath.Join(rec, "fail-del")
+	if err := os.WriteFile(failMarker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(failMarker); removePod(t, env, id) })
+	dels := func() int {
+		b, _ := os.ReadFile(filepath.Join(rec, "calls"))
+		return strings.Count(string(b), "DEL "+id)
+	}
+
+	if _, err := rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err == nil || !strings.Contains(err.Error(), "flaky del failed on purpose") {
+		t.Errorf("StopPodSandbox with a failing DEL: err = %v, want the plugin's message", err)
+	}
+	if st, _ := podStatus(t, env, id, false); st.GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("pod state %s after the failed stop, want NOTREADY", st.GetState())
+	}
+	failed := dels()
+	if failed == 0 {
+		t.Fatal("the plugin saw no DEL")
+	}
+	if err := os.Remove(failMarker); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatalf("StopPodSandbox once DEL works: %v", err)
+	}
+	if dels() <= failed {
+		t.Errorf("the second StopPodSandbox did not run DEL again")
+	}
+	done := dels()
+	if _, err := rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if dels() != done {
+		t.Errorf("DEL ran %d more times after it succeeded", dels()-done)
 	}
 }

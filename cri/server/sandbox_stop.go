@@ -59,6 +59,13 @@ func (s *Server) stopPod(ctx context.Context, p *pod) (err error) {
 	for _, c := range s.objs.podContainers(p.id) {
 		s.settleExit(c)
 	}
+	// From here the pod cannot run anything: a step that fails below
+	// leaves it NotReady, for the next Stop or Remove to finish.
+	defer func() {
+		if err != nil {
+			_ = p.update(s.db, func(r *store.Pod) { r.State = store.PodNotReady })
+		}
+	}()
 	steps.done("pod init")
 	if netns := rec.Namespaces[string(specs.NetworkNamespace)]; !rec.NetworkDone && netns != "" {
 		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, netns)); err != nil {
