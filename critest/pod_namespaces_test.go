@@ -2,11 +2,13 @@ package critest
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -244,5 +246,81 @@ func TestHostPIDPodInitDies(t *testing.T) {
 	}
 	if alive, err := ctr.Alive(); err != nil || alive {
 		t.Errorf("container process %d alive=%v (%v) after StopPodSandbox", pid, alive, err)
+	}
+}
+
+// TestPodNetnsOutlivesInit: the pod's network namespace is pinned to a file,
+// so when the pod init dies the runtime still has it for CNI DEL, which
+// removes the pod's veth; and nothing of the pod shows in `ip netns list`.
+func TestPodNetnsOutlivesInit(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("kills the runtime's pod init; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	pod := podConfig("netns-pin", t.TempDir())
+	podID := runPod(t, env, pod)
+	_, info := podStatus(t, env, podID, true)
+	v := verboseInfo(t, "pod", info)
+	nsFile := v.NamespacePath("network")
+	if nsFile == "" {
+		t.Fatal("pod info names no network namespace file")
+	}
+	peer, err := framework.PeerIndex(nsFile, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err == nil && strings.Contains(string(out), podID) {
+		t.Errorf("ip netns list shows the pod: %s", out)
+	}
+
+	if err := syscall.Kill(v.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = framework.Poll(framework.Context(t), 20*time.Millisecond, func() (bool, error) {
+		st, _ := podStatus(t, env, podID, false)
+		return st.GetState() == runtimeapi.PodSandboxState_SANDBOX_NOTREADY, nil
+	})
+	if err != nil {
+		t.Errorf("pod not NOTREADY after its init died: %v", err)
+	}
+	// The namespace is still there, with the pod's interface in it.
+	if idx, err := framework.PeerIndex(nsFile, "eth0"); err != nil || idx != peer {
+		t.Errorf("pod eth0 after its init died: peer %d, %v; want %d", idx, err, peer)
+	}
+	if _, err := env.RuntimeService().StopPodSandbox(framework.Context(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	links, err := framework.HostLinks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := links[peer]; ok {
+		t.Errorf("host veth %d (%s) of the pod remains after StopPodSandbox", peer, name)
+	}
+}
+
+// TestPodInitDeathAfterRestart: a daemon that restarted (and so is not the
+// pod init's parent any more) still notices the pod init dying.
+func TestPodInitDeathAfterRestart(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("restarts the runtime; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	podID := runPod(t, env, podConfig("restart-watch", t.TempDir()))
+	_, info := podStatus(t, env, podID, true)
+	pid := verboseInfo(t, "pod", info).Pid
+	env.Restart(t, 0)
+	if st, _ := podStatus(t, env, podID, false); st.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("pod %s after the restart, want READY", st.GetState())
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := framework.Poll(framework.Context(t), 20*time.Millisecond, func() (bool, error) {
+		st, _ := podStatus(t, env, podID, false)
+		return st.GetState() == runtimeapi.PodSandboxState_SANDBOX_NOTREADY, nil
+	})
+	if err != nil {
+		t.Errorf("pod not NOTREADY after its init died: %v", err)
 	}
 }

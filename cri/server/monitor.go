@@ -76,3 +76,31 @@ func (s *Server) recordExit(c *container, exit sandbox.Exit) {
 	c.markExited()
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
 }
+
+// monitorPod waits in the background for the init of ready pod p to exit
+// and then marks the pod NotReady, as kubelet expects of a sandbox whose
+// pause process died (it then stops it and makes a new one).
+func (s *Server) monitorPod(p *pod) {
+	s.monitors.Add(1)
+	go func() {
+		defer s.monitors.Done()
+		pid := p.status().Pid
+		if err := s.rt.WaitPodInit(s.ctx, p.id, pid); err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("watch pod init", "pod", p.id, "error", err)
+			}
+			return
+		}
+		if p.status().State != store.PodReady {
+			return // being stopped
+		}
+		s.log.Warn("pod init exited; pod is not ready", "pod", p.id, "pid", pid)
+		if err := p.update(s.db, func(r *store.Pod) {
+			if r.State == store.PodReady {
+				r.State = store.PodNotReady
+			}
+		}); err != nil {
+			s.log.Error("record pod not ready", "pod", p.id, "error", err)
+		}
+	}()
+}

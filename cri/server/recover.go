@@ -50,6 +50,8 @@ func (s *Server) recover() error {
 			if err := p.update(s.db, func(r *store.Pod) { r.State = store.PodNotReady }); err != nil {
 				return err
 			}
+		case rec.State == store.PodReady:
+			s.monitorPod(p)
 		}
 	}
 	for _, rec := range ctrs {

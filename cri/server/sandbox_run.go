@@ -70,6 +70,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	if err := s.startPod(ctx, p); err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", p.name, err)
 	}
+	s.monitorPod(p)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
