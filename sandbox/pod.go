@@ -195,11 +195,9 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	if err != nil {
 		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
 	}
-	// cubbyd is the parent until it restarts: reap the pod init when it ends.
-	go func() { _, _ = proc.Wait() }()
-
 	fail := func(err error) (*os.Process, error) {
 		_ = proc.Kill()
+		_, _ = proc.Wait()
 		if out := tail(filepath.Join(dir, "init.log"), 512); out != "" {
 			err = fmt.Errorf("%w (pod init said: %s)", err, out)
 		}
@@ -217,6 +215,13 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	if msg != "ok" {
 		return fail(errors.New(msg))
 	}
+	// cubbyd is the parent until it restarts: reap the pod init when it
+	// ends. Waiting on its pidfd through the poller first keeps a
+	// goroutine, not a thread blocked in wait, per pod.
+	go func() {
+		_ = r.WaitPodInit(context.Background(), opts.ID, proc.Pid)
+		_, _ = proc.Wait()
+	}()
 	return proc, nil
 }
 
