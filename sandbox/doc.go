@@ -1,16 +1,18 @@
 // Package sandbox runs pods and containers on the host for cubbyd: it starts
-// the per-pod init (cubby-pod) in the pod's new namespaces, pins those
-// namespaces to files, and drives the pod init over its control socket to
-// start, signal and wait for containers.
+// the per-pod init (cubby-pod) in the pod's new namespaces (or the node's,
+// for host network, ipc and pid pods), pins those namespaces to files,
+// watches the pod init, and drives it over its control socket to start,
+// signal and wait for containers.
 //
 // Layout under the state directory:
 //
 //	<state>/pods/<pod id>/ctl.sock                 control socket of the pod init
 //	<state>/pods/<pod id>/init.log                 the pod init's own stderr
-//	<state>/pods/<pod id>/ns/{net,ipc,uts,pid}     bind-mounted namespace files
+//	<state>/pods/<pod id>/ns/{net,ipc,uts,pid}     bind-mounted namespace files (those the pod has of its own)
 //	<state>/pods/<pod id>/containers/<id>/exit.json exit records, written by the pod init
 //	<state>/containers/<id>/config.json            OCI spec (the bundle)
 //	<state>/containers/<id>/rootfs                 rootfs mount point
+//	<state>/containers/<id>/pidns                  the container's own pid namespace, bind-mounted by the pod init (pid mode TARGET joins it)
 //
 // Subpackages run elsewhere: podinit in cubby-pod, containerinit in the
 // container init stage, control is the protocol between them and cubbyd,

@@ -3,9 +3,16 @@
 // its containers and writes their CRI logs.
 //
 // It runs in the pod's own net, ipc, uts and pid namespaces (cubbyd cloned it
-// into them) and in the host mount namespace. It is PID 1 of the pod's pid
-// namespace, so when it dies the kernel kills every container of the pod:
-// nothing outlives the pod init.
+// into them; a host network, ipc or pid pod keeps the node's of that kind)
+// and in the host mount namespace. It sets the pod's hostname and sysctls
+// there before it reports ready. It is PID 1 of the pod's pid namespace, so
+// when it dies the kernel kills every container of the pod: nothing
+// outlives the pod init. In the node's pid namespace it is a child
+// subreaper instead, and cubbyd kills the containers through their cgroups.
+//
+// For every container with a pid namespace of its own it bind-mounts that
+// namespace into the container's bundle (<bundle>/pidns), so that another
+// container can be forked into it (pid mode TARGET, kubectl debug --target).
 //
 //	cubbyd ──ctl.sock──▶ podinit.Server
 //	                        │ start: containerinit.Start (re-exec in new mnt+pid ns)
