@@ -91,8 +91,8 @@ func (s *Server) monitorPod(p *pod) {
 			}
 			return
 		}
-		if p.status().State != store.PodReady {
-			return // being stopped
+		if p.stopping.Load() || p.status().State != store.PodReady {
+			return // stopped on purpose
 		}
 		s.log.Warn("pod init exited; pod is not ready", "pod", p.id, "pid", pid)
 		if err := p.update(s.db, func(r *store.Pod) {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -20,6 +21,9 @@ type pod struct {
 	// created is closed when RunPodSandbox has finished with this pod,
 	// successfully or not.
 	created chan struct{}
+	// stopping is set (in memory only) once StopPodSandbox begins: the
+	// pod init exits because it was told to, not because it died.
+	stopping atomic.Bool
 
 	mu  sync.Mutex
 	rec store.Pod

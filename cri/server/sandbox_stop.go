@@ -38,6 +38,7 @@ func (s *Server) stopPod(ctx context.Context, p *pod) (err error) {
 	}
 	steps := newStepTimer()
 	defer func() { s.log.Debug("pod stop steps", "pod", p.id, "error", err, "steps", steps) }()
+	p.stopping.Store(true)
 	rec := p.status()
 	// The pod init kills every container on shutdown and records their exits.
 	if err := s.rt.StopPod(ctx, p.id, rec.Pid); err != nil {
