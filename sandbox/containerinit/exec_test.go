@@ -1,10 +1,12 @@
 package containerinit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -83,5 +85,61 @@ func TestExecJoinsContainer(t *testing.T) {
 	_, err = exec(specs.User{}, "/", "no-such-command")
 	if !errors.Is(err, ErrExecutableNotFound) {
 		t.Errorf("exec of a missing command: %v, want ErrExecutableNotFound", err)
+	}
+}
+
+// TestExecProcessRoundTrip checks that the exec stage's flat wire form
+// keeps every field the process steps read.
+func TestExecProcessRoundTrip(t *testing.T) {
+	umask, oom := uint32(0o027), 500
+	full := DefaultSpec("/rootfs")
+	full.Process.Args = []string{"sh", "-c", "id"}
+	full.Process.Cwd = "/work"
+	full.Process.Terminal = true
+	full.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 6}, Umask: &umask}
+	full.Process.NoNewPrivileges = true
+	full.Process.OOMScoreAdj = &oom
+	full.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 512}}
+	full.Process.Capabilities.Ambient = []string{"CAP_NET_RAW"}
+	full.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sethostname"}, Action: specs.ActAllow}}}
+	bare := DefaultSpec("/rootfs")
+	bare.Process.Capabilities = nil
+	bare.Linux = nil
+
+	for _, tc := range []struct {
+		name string
+		spec *specs.Spec
+	}{{"full", full}, {"no capabilities, no linux", bare}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := toExecProcess(ExecSpec(tc.spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back execProcess
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			got, err := back.spec()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Process, tc.spec.Process) {
+				t.Errorf("process:\n got %+v\nwant %+v", got.Process, tc.spec.Process)
+			}
+			if got.Root.Path != tc.spec.Root.Path {
+				t.Errorf("root %q, want %q", got.Root.Path, tc.spec.Root.Path)
+			}
+			var wantSeccomp *specs.LinuxSeccomp
+			if tc.spec.Linux != nil {
+				wantSeccomp = tc.spec.Linux.Seccomp
+			}
+			if !reflect.DeepEqual(got.Linux.Seccomp, wantSeccomp) {
+				t.Errorf("seccomp %+v, want %+v", got.Linux.Seccomp, wantSeccomp)
+			}
+		})
 	}
 }

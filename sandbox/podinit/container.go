@@ -43,6 +43,10 @@ type container struct {
 	stdin    *os.File
 	terminal *os.File
 	attached map[*attachment]struct{}
+
+	// execSpec is what an exec needs of the container's spec, read once
+	// at start (an exec must not wait on the bundle).
+	execSpec *specs.Spec
 }
 
 // start starts container req.ID from its bundle and returns its host pid
@@ -102,7 +106,8 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
-		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{}}
+		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{},
+		execSpec: containerinit.ExecSpec(spec)}
 	if cio.terminal != nil {
 		c.io.Add(1)
 		go copyLog(&c.io, c.logs, crilog.Stdout, cio.terminalOut, c.fanout(crilog.Stdout))
