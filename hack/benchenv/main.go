@@ -30,14 +30,11 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.node.Cubbyd, "cubbyd", "bin/cubbyd", "cubbyd binary (cubby-pod next to it)")
+	o.node.RegisterFlags(flag.CommandLine, testnode.Options{
+		Bridge: "cbbench0", Subnet: "10.254.0.0/16", NetworkName: "cubby-bench", CgroupParent: "/cubby-bench",
+	})
 	flag.StringVar(&o.cubby, "cubby", "bin/cubby", "cubby CLI binary")
 	flag.StringVar(&o.busybox, "busybox", testimage.DefaultBusybox, "static busybox the test image is built from")
-	flag.StringVar(&o.node.Bridge, "bridge", "cbbench0", "bench-only CNI bridge, deleted afterwards")
-	flag.StringVar(&o.node.Subnet, "subnet", "10.254.0.0/16", "bench-only pod subnet")
-	flag.StringVar(&o.node.NetworkName, "network", "cubby-bench", "bench-only CNI network name")
-	flag.StringVar(&o.node.CgroupParent, "cgroup-parent", "/cubby-bench", "cgroup parent of the bench pods")
-	flag.StringVar(&o.node.LogLevel, "log-level", "info", "cubbyd log level (debug logs per-step pod start timings)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchenv [flags] [-- cubby bench flags]")
 		flag.PrintDefaults()

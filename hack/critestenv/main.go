@@ -49,23 +49,22 @@ type options struct {
 	ratchet      string
 	report       string
 	writeRatchet bool
+	verbose      bool
 	critestArgs  []string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.node.Cubbyd, "cubbyd", "bin/cubbyd", "cubbyd binary (cubby-pod next to it)")
+	o.node.RegisterFlags(flag.CommandLine, testnode.Options{
+		Bridge: "cbcrit0", Subnet: "10.253.0.0/16", NetworkName: "cubby-critest", CgroupParent: "/cubby-critest",
+	})
 	flag.StringVar(&o.critest, "critest", "bin/critest", "critest binary (hack/critest)")
 	flag.StringVar(&o.standin, "standin", "bin/critest-standin", "static stand-in program for the web server and nonewprivs images")
 	flag.StringVar(&o.busybox, "busybox", testimage.DefaultBusybox, "static busybox the images are built from")
 	flag.StringVar(&o.ratchet, "ratchet", "hack/critest/passing.txt", "list of the specs that must pass")
 	flag.StringVar(&o.report, "report", "", "keep ginkgo's JSON report here (default: a temp file)")
 	flag.BoolVar(&o.writeRatchet, "write-ratchet", false, "add the specs that passed to the ratchet list")
-	flag.StringVar(&o.node.Bridge, "bridge", "cbcrit0", "CNI bridge of the run, deleted afterwards")
-	flag.StringVar(&o.node.Subnet, "subnet", "10.253.0.0/16", "pod subnet of the run")
-	flag.StringVar(&o.node.NetworkName, "network", "cubby-critest", "CNI network name of the run")
-	flag.StringVar(&o.node.CgroupParent, "cgroup-parent", "/cubby-critest", "cgroup parent of the run's pods")
-	flag.StringVar(&o.node.LogLevel, "log-level", "info", "cubbyd log level")
+	flag.BoolVar(&o.verbose, "v", false, "print critest's own output (default: to a log file, path printed)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: critestenv [flags] [-- critest flags, e.g. -ginkgo.focus=Streaming]")
 		flag.PrintDefaults()
@@ -161,10 +160,22 @@ func run(o options) (err error) {
 		"-ginkgo.no-color",
 		"-ginkgo.json-report", report,
 	}, o.critestArgs...)
-	fmt.Fprintf(os.Stderr, "critestenv: %s %s (cubbyd log %s)\n", o.critest, strings.Join(args, " "), node.Log)
 	cmd := exec.Command(critest, args...)
 	cmd.Dir = workDir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	output := "stdout"
+	if !o.verbose {
+		// critest's own report is long (a timeline per failed spec, and a
+		// go test FAIL line for any failure): keep it in a file.
+		logf, err := os.CreateTemp("", "critest-output-*.log")
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd.Stdout, cmd.Stderr = logf, logf
+		output = logf.Name()
+	}
+	fmt.Fprintf(os.Stderr, "critestenv: %s %s\n  critest output: %s\n  cubbyd log: %s\n", o.critest, strings.Join(args, " "), output, node.Log)
 	start := time.Now()
 	// critest exits non-zero when any spec fails; the ratchet decides.
 	runErr := testnode.RunChild(cmd, sigs)
@@ -232,7 +243,8 @@ func lockMachine(path string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock critest runs: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
 		fmt.Fprintf(os.Stderr, "critestenv: waiting for another critest run on this machine (%s)\n", path)
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
 	}

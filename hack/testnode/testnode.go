@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -305,4 +306,16 @@ func RunChild(cmd *exec.Cmd, sigs <-chan os.Signal) error {
 			return nil
 		}
 	}
+}
+
+// RegisterFlags defines the flags of the node options on fs, with defaults
+// from def (bridge, subnet, network name and cgroup parent differ per
+// harness so that a bench and a critest run never share them).
+func (o *Options) RegisterFlags(fs *flag.FlagSet, def Options) {
+	fs.StringVar(&o.Cubbyd, "cubbyd", "bin/cubbyd", "cubbyd binary (cubby-pod next to it)")
+	fs.StringVar(&o.Bridge, "bridge", def.Bridge, "CNI bridge of the run, deleted afterwards")
+	fs.StringVar(&o.Subnet, "subnet", def.Subnet, "pod subnet of the run")
+	fs.StringVar(&o.NetworkName, "network", def.NetworkName, "CNI network name of the run")
+	fs.StringVar(&o.CgroupParent, "cgroup-parent", def.CgroupParent, "cgroup parent of the run's pods")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "cubbyd log level (debug logs per-step timings)")
 }
