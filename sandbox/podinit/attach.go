@@ -153,11 +153,9 @@ func (s *server) attach(conn *net.UnixConn, dec *json.Decoder, req control.Reque
 			if c.terminal != nil {
 				in, name = c.terminal, control.FileTerminal
 			}
-			if in == nil {
-				if req.Stdin {
-					return fmt.Errorf("container %q has no stdin to attach to (created without stdin, or it was closed)", req.ID)
-				}
-			} else {
+			// A container without stdin (or whose stdin_once stdin is
+			// closed) just gets no input from the client.
+			if in != nil {
 				d, err := dupFile(in, name)
 				if err != nil {
 					return err
