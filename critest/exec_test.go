@@ -1,6 +1,8 @@
 package critest
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,47 @@ func TestExecNonRootUser(t *testing.T) {
 	}
 	if !strings.HasSuffix(lines[3], "0000000000000000") {
 		t.Errorf("exec as a non-root user has effective capabilities: %q", lines[3])
+	}
+}
+
+// TestExecSyncConcurrent runs many execs at once in two containers of a
+// pod, as kubelet's probes do: every one returns its own output and exit
+// code.
+func TestExecSyncConcurrent(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	pod := podConfig("execconc", t.TempDir())
+	podID := runPod(t, env, pod)
+	var ids []string
+	for _, name := range []string{"a", "b"} {
+		id := createContainer(t, env, podID, pod, containerConfig(name, reg.Ref, "", "sleep", "4242"))
+		startContainer(t, env, id)
+		ids = append(ids, id)
+	}
+	const n = 40
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			id := ids[i%len(ids)]
+			resp, err := env.RuntimeService().ExecSync(framework.Context(t), &runtimeapi.ExecSyncRequest{
+				ContainerId: id,
+				Cmd:         []string{"sh", "-c", "echo out-$0; echo err-$0 >&2; exit $(($0 % 7))", strconv.Itoa(i)},
+				Timeout:     30,
+			})
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("exec %d: %w", i, err)
+			case string(resp.GetStdout()) != fmt.Sprintf("out-%d\n", i) || string(resp.GetStderr()) != fmt.Sprintf("err-%d\n", i) || resp.GetExitCode() != int32(i%7):
+				errs <- fmt.Errorf("exec %d: stdout %q stderr %q exit %d", i, resp.GetStdout(), resp.GetStderr(), resp.GetExitCode())
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
