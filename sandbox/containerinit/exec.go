@@ -138,7 +138,7 @@ func runExecParent(p *syncPipe, pid int, spec *specs.Spec, join []namespaceFd, c
 	if err := p.send(message{Type: msgSpec, Exec: w, Join: join}); err != nil {
 		return err
 	}
-	return finishParent(p, pid, cgroupProcs)
+	return finishParent(p, pid, cgroupProcs, nil)
 }
 
 // forkInto starts the process from a fresh OS thread that joined pidNS

@@ -143,3 +143,44 @@ func TestExecProcessRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestStartTerminal checks that a container with a terminal gets one of
+// its own devpts as stdio and controlling terminal, and that its master
+// reaches the parent.
+func TestStartTerminal(t *testing.T) {
+	requireRoot(t)
+	spec := testSpec(newRootfs(t), "sh", "-c", `tty; test -t 1 && echo is-a-tty; read x; echo got-$x`)
+	spec.Process.Terminal = true
+	var master *os.File
+	pid, err := Start(StartOptions{ID: t.Name(), Spec: spec, InitPath: "/proc/self/exe", InitArgs: []string{os.Args[0], InitArg},
+		Terminal: func(m *os.File) { master = m }})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer func() {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	}()
+	if master == nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		t.Fatal("no terminal master came back")
+	}
+	defer master.Close()
+	if _, err := master.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(out), "got-hello") {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil { // EIO once the container has exited
+			break
+		}
+	}
+	for _, want := range []string{"/dev/pts/0", "is-a-tty", "got-hello"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("terminal output %q lacks %q", out, want)
+		}
+	}
+}

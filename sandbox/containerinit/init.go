@@ -61,6 +61,7 @@ func (ip *initProcess) run() (string, error) {
 		{"masked paths", ip.maskPaths},
 		{"readonly paths", ip.readonlyPaths},
 		{"readonly root", ip.readonlyRoot},
+		{"terminal", ip.setupTerminal},
 	}, ip.processSteps()...)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {

@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,10 @@ type StartOptions struct {
 	// CgroupProcsFiles are the cgroup.procs files the child's pid is written
 	// into before it runs any setup: one per v1 hierarchy, or one on v2.
 	CgroupProcsFiles []string
+	// Terminal receives the master of the container's terminal when the
+	// spec asks for one (Process.Terminal); it takes ownership. The
+	// container's stdio is then that terminal, not Stdin/Stdout/Stderr.
+	Terminal func(master *os.File)
 }
 
 // Start forks the init stage in a new mount namespace (and a new pid
@@ -89,10 +94,6 @@ func Start(opts StartOptions) (pid int, err error) {
 			// Its own session, so signals aimed at cubby-pod's process
 			// group or terminal never reach the container.
 			Setsid: true,
-			// A container with a terminal (fd 0) has it as its
-			// controlling terminal.
-			Setctty: opts.Spec.Process.Terminal,
-			Ctty:    0,
 		},
 	})
 	closeStdio()
@@ -104,7 +105,23 @@ func Start(opts StartOptions) (pid int, err error) {
 	// through its pidfd, which cannot hit a recycled pid.
 	defer proc.Release()
 
-	if err := runParent(newSyncPipe(parentSock), proc.Pid, opts); err != nil {
+	// Read with recvmsg: a terminal master comes with a message.
+	fdr := &fdReader{fd: int(parentSock.Fd())}
+	defer fdr.closeAll()
+	p := &syncPipe{enc: json.NewEncoder(parentSock), dec: json.NewDecoder(fdr)}
+	err = runParent(p, proc.Pid, opts, func() error {
+		master := fdr.take("terminal-master")
+		if master == nil {
+			return errors.New("terminal message without a descriptor")
+		}
+		if opts.Terminal == nil {
+			master.Close()
+			return nil
+		}
+		opts.Terminal(master)
+		return nil
+	})
+	if err != nil {
 		// Make sure a child stuck in setup does not linger; one that
 		// already exited (or was reaped) is unaffected.
 		_ = proc.Kill()
@@ -140,16 +157,16 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 }
 
 // runParent is the parent's half of the sync protocol drawn in sync.go.
-func runParent(p *syncPipe, pid int, opts StartOptions) error {
+func runParent(p *syncPipe, pid int, opts StartOptions, onTerminal func() error) error {
 	if err := p.send(message{Type: msgSpec, Spec: opts.Spec}); err != nil {
 		return err
 	}
-	return finishParent(p, pid, opts.CgroupProcsFiles)
+	return finishParent(p, pid, opts.CgroupProcsFiles, onTerminal)
 }
 
 // finishParent puts the child into its cgroups, lets it go and waits for
 // its execve (EOF after msgExecReady) or its error report.
-func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
+func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string, onTerminal func() error) error {
 	if err := joinCgroups(pid, cgroupProcsFiles); err != nil {
 		return err
 	}
@@ -171,6 +188,13 @@ func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
 		switch m.Type {
 		case msgExecReady:
 			ready = true
+		case msgTerminal:
+			if onTerminal == nil {
+				return errors.New("unexpected terminal message from container init")
+			}
+			if err := onTerminal(); err != nil {
+				return err
+			}
 		case msgError:
 			if m.Error == nil {
 				return errors.New("container init reported an empty error")

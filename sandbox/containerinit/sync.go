@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ const (
 	// msgExecReady says everything is set up and execve is next, child to
 	// parent.
 	msgExecReady msgType = "exec-ready"
+	// msgTerminal carries the container's terminal master (SCM_RIGHTS),
+	// child to parent, when the spec asks for a terminal.
+	msgTerminal msgType = "terminal"
 	// msgError reports a failed step, child to parent.
 	msgError msgType = "error"
 )
@@ -108,6 +112,15 @@ func (p *syncPipe) recv() (message, error) {
 		return m, fmt.Errorf("receive sync message: %w", err)
 	}
 	return m, nil
+}
+
+// jsonLine is m as the encoder frames it, for sendFd.
+func jsonLine(m message) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(liteMessage{Type: m.Type, Error: m.Error}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // expectLite is expect for a message that carries no spec.

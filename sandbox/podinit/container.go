@@ -88,6 +88,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		Stdout:           cio.child[1],
 		Stderr:           cio.child[2],
 		CgroupProcsFiles: req.CgroupProcsFiles,
+		Terminal:         cio.setTerminal,
 	})
 	cio.closeChild()
 	if err != nil {
@@ -108,10 +109,11 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
 		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{},
 		execSpec: containerinit.ExecSpec(spec)}
-	if cio.terminal != nil {
+	switch {
+	case cio.terminal != nil:
 		c.io.Add(1)
 		go copyLog(&c.io, c.logs, crilog.Stdout, cio.terminalOut, c.fanout(crilog.Stdout))
-	} else {
+	case cio.stdout != nil:
 		c.io.Add(2)
 		go copyLog(&c.io, c.logs, crilog.Stdout, cio.stdout, c.fanout(crilog.Stdout))
 		go copyLog(&c.io, c.logs, crilog.Stderr, cio.stderr, c.fanout(crilog.Stderr))
