@@ -23,6 +23,7 @@ import (
 //	                       [msgCgroupJoined] --->  runs every setup step
 //	                                               (mounts, devices, pivot_root,
 //	                                               paths, rlimits, user, caps)
+//	      with a terminal  <--- [msgTerminal + master fd (SCM_RIGHTS)]
 //	                                           |
 //	      on failure   <--- [msgError: step, text] and exit(1)
 //	                                           |
@@ -32,6 +33,9 @@ import (
 //	      ... EOF      <------------ (socket closed by execve)
 //	                                           |
 //	      execve failed  <--- [msgError] and exit(1)
+//
+// The exec stage (exec.go) speaks the same protocol: its msgSpec carries
+// the flat process and the namespaces to join instead of a spec.
 //
 // Start therefore reports success only after msgExecReady followed by EOF
 // with no msgError in between; EOF before msgExecReady means the child died
