@@ -11,6 +11,9 @@ packages=(
 	busybox-static              # the test image is built from /bin/busybox
 	iproute2                    # ip: tests inspect links and addresses
 	util-linux                  # nsenter: tests look inside pod network namespaces
+	libseccomp-dev              # cubbyd compiles seccomp profiles with libseccomp (cgo)
+	pkg-config                  # finds libseccomp for cgo
+	gcc                         # cgo
 )
 
 missing=()

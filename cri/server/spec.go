@@ -55,6 +55,9 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	if err := applyCapabilities(spec.Process.Capabilities, sc.GetCapabilities()); err != nil {
 		return nil, err
 	}
+	if spec.Linux.Seccomp, err = seccompProfile(spec, sc); err != nil {
+		return nil, err
+	}
 
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
 	for _, m := range cfg.GetMounts() {

@@ -32,12 +32,13 @@ func Main() {
 
 // initProcess is the state of the init stage as it walks its steps.
 type initProcess struct {
-	sync *syncPipe
-	spec *specs.Spec
-	root *rootfs // nil after pivot_root
-	caps capSets // parsed by the first step, so bad names fail before any mount
-	exe  string  // the resolved command
-	last uint    // the kernel's highest capability
+	sync    *syncPipe
+	spec    *specs.Spec
+	root    *rootfs // nil after pivot_root
+	caps    capSets // parsed by the first step, so bad names fail before any mount
+	seccomp *SeccompFilter
+	exe     string // the resolved command
+	last    uint   // the kernel's highest capability
 }
 
 type initStep struct {
@@ -66,11 +67,14 @@ func (ip *initProcess) run() (string, error) {
 		{"no new privileges", ip.setNoNewPrivs},
 		{"cwd", ip.setCwd},
 		{"close fds", closeFdsOnExec},
+		// Without no_new_privs, installing a filter takes CAP_SYS_ADMIN:
+		// then it goes in while the init still has it (as runc does).
+		{"seccomp", ip.seccompPrivileged},
 		{"capability bounding set", ip.dropBounding},
 		{"user", ip.setUser},
 		{"capabilities", ip.setCaps},
-		{"seccomp", ip.seccomp},
 		{"resolve executable", ip.resolveExecutable},
+		{"seccomp", ip.seccompLast},
 		{"exec", ip.exec},
 	} {
 		if err := s.fn(); err != nil {
@@ -91,11 +95,15 @@ func (ip *initProcess) receive() error {
 		return err
 	}
 	ip.spec = m.Spec
+	ip.seccomp = m.Seccomp
 	return nil
 }
 
 func (ip *initProcess) parseSpec() error {
 	if err := validateSpec(ip.spec); err != nil {
+		return err
+	}
+	if err := validateSeccomp(ip.spec, ip.seccomp); err != nil {
 		return err
 	}
 	if ip.spec.Linux == nil {
@@ -269,10 +277,23 @@ func (ip *initProcess) setUser() error {
 
 func (ip *initProcess) setCaps() error { return applyCaps(ip.caps, ip.last) }
 
-// seccomp is where the spec's seccomp filter will be installed, last before
-// execve. Filters are not applied yet: a spec with Linux.Seccomp runs
-// without one.
-func (ip *initProcess) seccomp() error { return nil }
+// seccompPrivileged installs the filter early, with CAP_SYS_ADMIN still
+// held, when no_new_privs is off (the kernel requires one of the two).
+func (ip *initProcess) seccompPrivileged() error {
+	if ip.spec.Process.NoNewPrivileges {
+		return nil
+	}
+	return InstallSeccomp(ip.seccomp)
+}
+
+// seccompLast installs the filter as the very last step before execve
+// when no_new_privs is set, so that the fewest syscalls run under it.
+func (ip *initProcess) seccompLast() error {
+	if !ip.spec.Process.NoNewPrivileges {
+		return nil
+	}
+	return InstallSeccomp(ip.seccomp)
+}
 
 // resolveExecutable finds the command through the PATH of the container's
 // own environment, inside the container, from its working directory.

@@ -17,7 +17,7 @@ import (
 //	  --------------                               ------------
 //	  fork + exec  /proc/self/exe init
 //	  (CLONE_NEWNS|CLONE_NEWPID) --------------->  starts, locks its OS thread
-//	                     [msgSpec: OCI spec] --->  decodes the spec
+//	    [msgSpec: OCI spec, seccomp filter] --->  decodes the spec
 //	  write pid to every cgroup.procs
 //	                       [msgCgroupJoined] --->  runs every setup step
 //	                                               (mounts, devices, pivot_root,
@@ -54,9 +54,11 @@ const (
 )
 
 type message struct {
-	Type  msgType     `json:"type"`
-	Spec  *specs.Spec `json:"spec,omitempty"`
-	Error *InitError  `json:"error,omitempty"`
+	Type msgType     `json:"type"`
+	Spec *specs.Spec `json:"spec,omitempty"`
+	// Seccomp is the compiled filter of Spec.Linux.Seccomp, with msgSpec.
+	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
+	Error   *InitError     `json:"error,omitempty"`
 }
 
 // syncPipe is one end of the sync socket with its JSON framing.

@@ -44,6 +44,10 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		return 0, 0, err
 	}
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+	}
 	logf, err := openLog(req.LogPath)
 	if err != nil {
 		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
@@ -78,6 +82,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
+		Seccomp:          filter,
 		Stdout:           outW,
 		Stderr:           errW,
 		CgroupProcsFiles: req.CgroupProcsFiles,
