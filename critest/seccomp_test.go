@@ -59,6 +59,7 @@ func TestSeccomp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := containerConfig("seccomp-"+tc.name, reg.Ref, "")
 			cfg.Linux.SecurityContext.Seccomp = tc.profile
+			//lint:ignore SA1019 older clients still send only the path
 			cfg.Linux.SecurityContext.SeccompProfilePath = tc.path
 			cfg.Linux.SecurityContext.NoNewPrivs = tc.nnp
 			_, lines := runScript(t, env, podID, pod, logDir, cfg, seccompScript)

@@ -32,6 +32,7 @@ func seccompProfile(spec *specs.Spec, sc *runtimeapi.LinuxContainerSecurityConte
 	profile := sc.GetSeccomp()
 	if profile == nil {
 		var err error
+		//lint:ignore SA1019 older clients still send only the path
 		if profile, err = seccompFromPath(sc.GetSeccompProfilePath()); err != nil {
 			return nil, err
 		}
