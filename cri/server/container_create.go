@@ -118,7 +118,11 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 	}
 	steps.done("spec")
 	defer steps.done("bundle")
-	return s.rt.WriteBundle(c.id, spec)
+	if err := s.rt.WriteBundle(c.id, spec); err != nil {
+		return err
+	}
+	c.user.Store(containerUserStatus(spec))
+	return nil
 }
 
 func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {

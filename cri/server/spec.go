@@ -2,14 +2,12 @@ package server
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/rootfs"
-	"cubby/sandbox"
 	"cubby/sandbox/containerinit"
 )
 
@@ -45,17 +43,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	if err := pidNamespace(spec, sc.GetNamespaceOptions()); err != nil {
 		return nil, err
 	}
-	user, err := containerUser(in.rootfs, sc, in.image.Config.User)
-	if err != nil {
-		return nil, err
-	}
-	spec.Process.User = user
-	spec.Root.Readonly = sc.GetReadonlyRootfs()
-	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
-	if err := applyCapabilities(spec.Process.Capabilities, sc.GetCapabilities()); err != nil {
-		return nil, err
-	}
-	if spec.Linux.Seccomp, err = seccompProfile(spec, sc); err != nil {
+	if err := s.applySecurityContext(spec, in, sc); err != nil {
 		return nil, err
 	}
 
@@ -69,7 +57,15 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 
 	spec.Linux.CgroupsPath = in.cgroupPath
-	spec.Linux.Resources = linuxResources(cfg.GetLinux().GetResources())
+	// The device rules are the default spec's (or privileged's): keep them.
+	res := linuxResources(cfg.GetLinux().GetResources())
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	if spec.Linux.Resources != nil {
+		res.Devices = spec.Linux.Resources.Devices
+	}
+	spec.Linux.Resources = res
 	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
 		v := int(adj)
 		spec.Process.OOMScoreAdj = &v
@@ -144,75 +140,6 @@ func mergeEnv(defaults, image []string, config []*runtimeapi.KeyValue, hostname 
 		set(kv.GetKey() + "=" + string(kv.GetValue()))
 	}
 	return out
-}
-
-// containerUser resolves the user the container runs as: the security
-// context's uid or name (with its group), else the image's USER.
-func containerUser(rootfsPath string, sc *runtimeapi.LinuxContainerSecurityContext, imageUser string) (specs.User, error) {
-	user := imageUser
-	switch {
-	case sc.GetRunAsUser() != nil:
-		user = fmt.Sprint(sc.GetRunAsUser().GetValue())
-	case sc.GetRunAsUsername() != "":
-		user = sc.GetRunAsUsername()
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		name, _, _ := strings.Cut(user, ":")
-		user = fmt.Sprintf("%s:%d", name, g.GetValue())
-	}
-	var extra []uint32
-	for _, g := range sc.GetSupplementalGroups() {
-		extra = append(extra, uint32(g))
-	}
-	u, err := sandbox.ResolveUser(rootfsPath, user, extra)
-	if err != nil {
-		return specs.User{}, fmt.Errorf("resolve user %q: %w", user, err)
-	}
-	return u, nil
-}
-
-// applyCapabilities adds and drops capabilities named the CRI way
-// ("NET_ADMIN", "CAP_NET_ADMIN", or "ALL" to drop). The sets are rebuilt,
-// never filtered in place, so sets sharing an array stay independent.
-func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability) error {
-	if caps == nil || c == nil {
-		return nil
-	}
-	norm := func(n string) string {
-		n = strings.ToUpper(n)
-		if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
-			n = "CAP_" + n
-		}
-		return n
-	}
-	drop := map[string]bool{}
-	for _, d := range c.GetDropCapabilities() {
-		drop[norm(d)] = true
-	}
-	var add []string
-	for _, a := range c.GetAddCapabilities() {
-		if a = norm(a); a == "ALL" {
-			return fmt.Errorf("adding ALL capabilities is not supported yet: %w", errInvalidArgument)
-		}
-		add = append(add, a)
-	}
-	for _, set := range []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted} {
-		var out []string
-		if !drop["ALL"] {
-			for _, have := range *set {
-				if !drop[have] {
-					out = append(out, have)
-				}
-			}
-		}
-		for _, a := range add {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
-		}
-		*set = out
-	}
-	return nil
 }
 
 // podFileMounts bind-mounts the pod's hostname, hosts and resolv.conf,

@@ -39,9 +39,12 @@ nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 cubby:x:1000:1000:cubby:/tmp:/bin/sh
 `
 
+// group makes cubby a member of cubbyextra: tests of supplementary groups
+// see the image's memberships merged (or, with policy Strict, not).
 const group = `root:x:0:
 nogroup:x:65534:
 cubby:x:1000:
+cubbyextra:x:2000:cubby
 `
 
 // Build assembles the single-layer busybox image from the static busybox

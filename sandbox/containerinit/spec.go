@@ -144,9 +144,14 @@ func defaultDevices() []specs.LinuxDevice {
 }
 
 // defaultDeviceRules deny every device in the devices cgroup, then allow
-// the default devices and ptys.
+// making any device node (as runc and containerd do: a node is harmless
+// without access), the default devices and ptys.
 func defaultDeviceRules() []specs.LinuxDeviceCgroup {
-	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Access: "m"},
+		{Allow: true, Type: "b", Access: "m"},
+	}
 	for _, d := range defaultDeviceList {
 		major, minor := d.major, d.minor
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})
