@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,14 +14,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KnownCapabilities lists, as OCI names ("CAP_CHOWN"), every capability the
-// running kernel supports: what "ALL" and a privileged container get.
+// KnownCapabilities lists, as OCI names ("CAP_CHOWN"), every capability
+// the kernel and the capability library know: the names a request may use.
 func KnownCapabilities() []string {
 	list, err := capability.ListSupported()
 	if err != nil {
 		// cap_last_cap unreadable: fall back to what the library knows.
 		list = capability.ListKnown()
 	}
+	return capNames(list)
+}
+
+// CurrentCapabilities lists the capabilities this process (cubbyd) holds
+// in its effective set: what "ALL" and a privileged container get, as
+// containerd grants them. A container cannot get more than the pod init
+// that starts it, and that inherits cubbyd's.
+func CurrentCapabilities() ([]string, error) {
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return nil, fmt.Errorf("read own capabilities: %w", err)
+	}
+	if err := caps.Load(); err != nil {
+		return nil, fmt.Errorf("read own capabilities: %w", err)
+	}
+	known, err := capability.ListSupported()
+	if err != nil {
+		known = capability.ListKnown()
+	}
+	var have []capability.Cap
+	for _, c := range known {
+		if caps.Get(capability.EFFECTIVE, c) {
+			have = append(have, c)
+		}
+	}
+	return capNames(have), nil
+}
+
+func capNames(list []capability.Cap) []string {
 	out := make([]string, 0, len(list))
 	for _, c := range list {
 		out = append(out, "CAP_"+strings.ToUpper(c.String()))

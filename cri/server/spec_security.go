@@ -103,7 +103,7 @@ func capName(n string) string {
 }
 
 // applyCapabilities adds and drops capabilities as containerd does: "ALL"
-// in add grants every capability the kernel knows, "ALL" in drop starts
+// in add grants every capability cubbyd holds, "ALL" in drop starts
 // from none, then the named ones are added and dropped, so {add: ALL, drop:
 // CHOWN} is everything but CAP_CHOWN. Ambient capabilities are raised for
 // a non-root user (root has them all anyway); they must be in the other
@@ -134,6 +134,12 @@ func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability, 
 	if err != nil {
 		return err
 	}
+	var current []string
+	if addAll {
+		if current, err = sandbox.CurrentCapabilities(); err != nil {
+			return err
+		}
+	}
 	drop, dropAll, err := names(c.GetDropCapabilities())
 	if err != nil {
 		return err
@@ -151,7 +157,7 @@ func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability, 
 	for _, set := range []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted} {
 		out := slices.Clone(*set)
 		if addAll {
-			out = slices.Clone(known)
+			out = slices.Clone(current)
 		}
 		if dropAll {
 			out = nil
@@ -182,7 +188,10 @@ func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability, 
 // cgroup), writable /sys and cgroupfs, nothing masked or read-only. Seccomp
 // is left out by seccompProfile.
 func privileged(spec *specs.Spec) error {
-	all := sandbox.KnownCapabilities()
+	all, err := sandbox.CurrentCapabilities()
+	if err != nil {
+		return err
+	}
 	spec.Process.Capabilities = &specs.LinuxCapabilities{
 		Bounding:  slices.Clone(all),
 		Effective: slices.Clone(all),

@@ -59,7 +59,10 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestApplyCapabilities(t *testing.T) {
-	all := sandbox.KnownCapabilities()
+	all, err := sandbox.CurrentCapabilities()
+	if err != nil {
+		t.Fatal(err)
+	}
 	allBut := func(drop ...string) []string {
 		return slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(drop, n) })
 	}
