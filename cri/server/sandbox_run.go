@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"time"
 
@@ -135,7 +136,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	// 3. The pod init, in new namespaces pinned to files.
 	started, err := s.rt.StartPod(ctx, sandbox.PodOptions{
 		ID:               p.id,
-		Hostname:         podHostname(p.config),
+		Hostname:         p.config.GetHostname(), // empty: keep the node's
 		CgroupProcsFiles: procs,
 	})
 	if err != nil {
@@ -206,12 +207,15 @@ func protocolName(p runtimeapi.Protocol) string {
 	}
 }
 
-// podHostname is the pod's hostname: the config's, else the pod name.
+// podHostname is the pod's hostname: the config's, else the node's. A pod
+// without one keeps the hostname that its new UTS namespace inherits from
+// the node, as with containerd and CRI-O.
 func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if h := cfg.GetHostname(); h != "" {
 		return h
 	}
-	return cfg.GetMetadata().GetName()
+	h, _ := os.Hostname()
+	return h
 }
 
 func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
@@ -234,7 +238,7 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 			return fmt.Errorf("pod %s namespace mode %s is not supported yet: %w", kind, mode, errInvalidArgument)
 		}
 	}
-	if h := podHostname(cfg); len(h) > 64 {
+	if h := cfg.GetHostname(); len(h) > 64 {
 		return fmt.Errorf("hostname %q is longer than 64 bytes: %w", h, errInvalidArgument)
 	}
 	return nil
