@@ -48,12 +48,8 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
-	for _, m := range cfg.GetMounts() {
-		mnt, err := bindMount(m)
-		if err != nil {
-			return nil, err
-		}
-		spec.Mounts = append(spec.Mounts, mnt)
+	if err := volumeMounts(spec, cfg.GetMounts()); err != nil {
+		return nil, err
 	}
 
 	spec.Linux.CgroupsPath = in.cgroupPath
@@ -164,31 +160,6 @@ func (s *Server) podFileMounts(podID string, cfg *runtimeapi.ContainerConfig) []
 		})
 	}
 	return out
-}
-
-// bindMount maps a CRI volume mount to an OCI bind mount.
-func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
-	if m.GetContainerPath() == "" || !strings.HasPrefix(m.GetContainerPath(), "/") {
-		return specs.Mount{}, fmt.Errorf("mount container path %q must be absolute: %w", m.GetContainerPath(), errInvalidArgument)
-	}
-	if m.GetHostPath() == "" {
-		return specs.Mount{}, fmt.Errorf("mount for %q has no host path: %w", m.GetContainerPath(), errInvalidArgument)
-	}
-	opts := []string{"rbind"}
-	switch m.GetPropagation() {
-	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-		opts = append(opts, "rshared")
-	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-		opts = append(opts, "rslave")
-	default:
-		opts = append(opts, "rprivate")
-	}
-	if m.GetReadonly() {
-		opts = append(opts, "ro")
-	} else {
-		opts = append(opts, "rw")
-	}
-	return specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: m.GetHostPath(), Options: opts}, nil
 }
 
 // linuxResources maps CRI resources to OCI ones; unset values stay unset.

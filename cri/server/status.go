@@ -21,6 +21,11 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 		}},
 		// supplemental_groups_policy Strict is honoured (see containerUser).
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		// The one (default) handler; recursive_read_only mounts work
+		// (mount_setattr, Linux 5.12).
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true},
+		}},
 	}, nil
 }
 

@@ -132,7 +132,11 @@ func (ip *initProcess) parseSpec() error {
 }
 
 // setRootPropagation makes every mount in our new namespace a slave (or
-// what the spec asks) so no mount made from here on reaches the host.
+// what the spec asks) so no mount made from here on reaches the host. A
+// shared root (asked for by a bidirectional volume, whose bind then joins
+// its host mount's peer group) would also carry the rootfs setup to the
+// host: the mount holding the rootfs is made private first, so everything
+// mounted under it stays here (and pivot_root accepts it).
 func (ip *initProcess) setRootPropagation() error {
 	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if p := ip.spec.Linux.RootfsPropagation; p != "" {
@@ -141,7 +145,17 @@ func (ip *initProcess) setRootPropagation() error {
 			return err
 		}
 	}
-	return mount("", "/", "/", "", flag, "")
+	if err := mount("", "/", "/", "", flag, ""); err != nil {
+		return err
+	}
+	if flag&unix.MS_SHARED == 0 {
+		return nil
+	}
+	parent, err := mountPointOf(ip.spec.Root.Path)
+	if err != nil {
+		return err
+	}
+	return mount("", parent, parent, "", unix.MS_PRIVATE, "")
 }
 
 // prepareRootfs bind-mounts the rootfs onto itself and applies the spec's
