@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/critest/framework"
+	"cubby/critest/testimage"
 )
 
 // hostMount mounts on the host for a test and detaches it (with everything
@@ -221,5 +222,34 @@ sleep 3600`}
 				t.Cleanup(func() { _ = unix.Unmount(filepath.Join(vol, "fromctr"), unix.MNT_DETACH) })
 			}
 		})
+	}
+}
+
+// TestImageVolumes checks that a path the image declares as a volume is a
+// writable directory in the container, and that a mount at that path
+// replaces it.
+func TestImageVolumes(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	logDir := t.TempDir()
+	pod := podConfig("imagevolumes", logDir)
+	podID := runPod(t, env, pod)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "mark"), []byte("host-dir\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "touch " + testimage.Volume + "/new && echo writable; cat " + testimage.Volume + "/mark 2>/dev/null"
+
+	cfg := containerConfig("imagevol", reg.Ref, "")
+	_, lines := runScript(t, env, podID, pod, logDir, cfg, script)
+	if !slices.Contains(lines, "writable") {
+		t.Errorf("image volume %s is not a writable directory: %q", testimage.Volume, lines)
+	}
+	cfg = containerConfig("imagevol-mounted", reg.Ref, "")
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: host, ContainerPath: testimage.Volume}}
+	_, lines = runScript(t, env, podID, pod, logDir, cfg, script)
+	if !slices.Contains(lines, "host-dir") {
+		t.Errorf("the mount at %s does not replace the image volume: %q", testimage.Volume, lines)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -84,4 +85,17 @@ func mountOf(path string) (*mountinfo.Info, error) {
 		return nil, fmt.Errorf("no mount holds %q", path)
 	}
 	return best, nil
+}
+
+// MakeImageVolumes creates the directories an image declares as volumes
+// (Dockerfile VOLUME) in the container's rootfs, resolved inside it, so
+// that the container finds them there and writable, as with containerd.
+// A path already present is left as it is.
+func MakeImageVolumes(rootfs string, volumes []string) error {
+	for _, v := range volumes {
+		if err := pathrs.MkdirAll(rootfs, v, 0o755); err != nil {
+			return fmt.Errorf("create image volume %q: %w", v, err)
+		}
+	}
+	return nil
 }

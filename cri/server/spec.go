@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/rootfs"
+	"cubby/sandbox"
 	"cubby/sandbox/containerinit"
 )
 
@@ -49,6 +50,9 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
 	if err := volumeMounts(spec, cfg.GetMounts()); err != nil {
+		return nil, err
+	}
+	if err := sandbox.MakeImageVolumes(in.rootfs, uncoveredVolumes(in.image.Config.Volumes, cfg.GetMounts())); err != nil {
 		return nil, err
 	}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -83,4 +84,15 @@ func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
 		return specs.Mount{}, fmt.Errorf("mount for %q: %w", dest, err)
 	}
 	return specs.Mount{Destination: path.Clean(dest), Type: "bind", Source: source, Options: opts}, nil
+}
+
+// uncoveredVolumes are the image's volumes that no config mount replaces.
+func uncoveredVolumes(volumes []string, mounts []*runtimeapi.Mount) []string {
+	var out []string
+	for _, v := range volumes {
+		if !slices.ContainsFunc(mounts, func(m *runtimeapi.Mount) bool { return path.Clean(m.GetContainerPath()) == path.Clean(v) }) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -31,6 +31,10 @@ var ErrNoBusybox = errors.New("busybox binary not found")
 // layer digest depends only on the busybox binary.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// Volume is the one path the image's config declares as a volume (it is
+// not in the layer: the runtime makes it).
+const Volume = "/data/volume"
+
 // Env is the environment of the image's config.
 var Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -89,6 +93,7 @@ func Build(path string) (v1.Image, error) {
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.Config.Cmd = []string{"sh"}
 	cfg.Config.Env = append([]string(nil), Env...)
+	cfg.Config.Volumes = map[string]struct{}{Volume: {}}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set image config: %w", err)
