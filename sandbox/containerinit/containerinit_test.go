@@ -404,13 +404,24 @@ func TestStartJoinsCgroup(t *testing.T) {
 		}
 	})
 	root := newRootfs(t)
-	out := mustRun(t, testSpec(root, "sh", "-c", `grep pids /proc/self/cgroup; ls /sys/fs/cgroup/pids`), filepath.Join(dir, "cgroup.procs"))
+	const script = `grep pids /proc/self/cgroup; cat /sys/fs/cgroup/pids/cgroup.procs; ls /sys/fs/cgroup/pids`
+	// Its own cgroup namespace (the default): the cgroup is its "/".
+	spec := testSpec(root, "sh", "-c", script)
+	out := mustRun(t, spec, filepath.Join(dir, "cgroup.procs"))
+	if !strings.Contains(out, "pids:/\n") {
+		t.Errorf("container in its own cgroup namespace does not see its cgroup as /:\n%s", out)
+	}
+	// The container sees its own cgroup dir, with itself (pid 1) in it, at
+	// /sys/fs/cgroup/pids.
+	if !strings.Contains(out, "\n1\n") || !strings.Contains(out, "pids.max") {
+		t.Errorf("/sys/fs/cgroup/pids does not show the container's cgroup:\n%s", out)
+	}
+	// Without a cgroup namespace it sees the host's path.
+	spec = testSpec(root, "sh", "-c", script)
+	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.CgroupNamespace })
+	out = mustRun(t, spec, filepath.Join(dir, "cgroup.procs"))
 	if !strings.Contains(out, "pids:/"+name) {
 		t.Errorf("container is not in cgroup %s:\n%s", name, out)
-	}
-	// The container sees its own cgroup dir at /sys/fs/cgroup/pids.
-	if !strings.Contains(out, "pids.max") {
-		t.Errorf("/sys/fs/cgroup/pids does not show the container's cgroup:\n%s", out)
 	}
 }
 

@@ -56,6 +56,7 @@ func (ip *initProcess) run() (string, error) {
 		{"validate spec", ip.parseSpec},
 		{"mount propagation", ip.setRootPropagation},
 		{"prepare rootfs", ip.prepareRootfs},
+		{"cgroup namespace", ip.unshareCgroupNamespace},
 		{"create devices", ip.createDevices},
 		{"pivot root", ip.pivotRoot},
 		{"sysctls", ip.setSysctls},
@@ -172,6 +173,22 @@ func (ip *initProcess) prepareRootfs() error {
 		if err := root.mountSpec(m); err != nil {
 			return fmt.Errorf("mount %q (%s): %w", m.Destination, m.Type, err)
 		}
+	}
+	return nil
+}
+
+// unshareCgroupNamespace gives the container its own cgroup namespace
+// (runc's cgroupns=private) when the spec asks for one: rooted at the
+// container's cgroup, which the parent moved this process into, so that
+// /proc/self/cgroup shows "/". It runs after the cgroup mounts, which find
+// our cgroup through the host's view of /proc/self/cgroup. The thread is
+// locked, and execve keeps only it.
+func (ip *initProcess) unshareCgroupNamespace() error {
+	if !slices.ContainsFunc(ip.spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.CgroupNamespace }) {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
 	return nil
 }

@@ -134,6 +134,13 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 				return 0, fmt.Errorf("join pid namespace %q: %w", ns.Path, errors.ErrUnsupported)
 			}
 			flags |= unix.CLONE_NEWPID
+		case specs.CgroupNamespace:
+			// Not a clone flag: the namespace's root is the cgroup the
+			// child is in when it is made, so the init stage unshares it
+			// once the parent has moved it into the container's cgroup.
+			if ns.Path != "" {
+				return 0, fmt.Errorf("join cgroup namespace %q: %w", ns.Path, errors.ErrUnsupported)
+			}
 		default:
 			return 0, fmt.Errorf("%s namespace: %w", ns.Type, errors.ErrUnsupported)
 		}
