@@ -27,8 +27,10 @@ func runScript(t *testing.T, env *framework.Env, podID string, pod *runtimeapi.P
 	cid := createContainer(t, env, podID, pod, cfg)
 	startContainer(t, env, cid)
 	st := waitContainerState(t, env, cid, runtimeapi.ContainerState_CONTAINER_EXITED)
+	// A script that died early never prints the marker: then take the
+	// log as it is.
 	entries := readLogUntil(t, filepath.Join(logDir, cfg.LogPath), func(e []framework.LogEntry) bool {
-		return slices.ContainsFunc(e, func(l framework.LogEntry) bool { return l.Content == endMarker })
+		return st.GetExitCode() != 0 || slices.ContainsFunc(e, func(l framework.LogEntry) bool { return l.Content == endMarker })
 	})
 	lines := make([]string, 0, len(entries))
 	for _, e := range entries {

@@ -66,8 +66,13 @@ var devSkip = []string{"/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/ptmx", "/dev
 // HostDevices lists the host's device nodes under /dev, as a privileged
 // container gets them.
 func HostDevices() ([]specs.LinuxDevice, error) {
+	return devicesUnder("/dev")
+}
+
+// devicesUnder lists the device nodes below dir, skipping devSkip.
+func devicesUnder(dir string) ([]specs.LinuxDevice, error) {
 	var out []specs.LinuxDevice
-	err := filepath.WalkDir("/dev", func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // gone while walking
@@ -83,27 +88,110 @@ func HostDevices() ([]specs.LinuxDevice, error) {
 		if d.IsDir() || d.Type()&fs.ModeDevice == 0 {
 			return nil
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(path, &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return nil
-			}
+		dev, ok, err := deviceAt(path)
+		if err != nil || !ok {
 			return err
 		}
-		typ := "c"
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-			typ = "b"
-		} else if st.Mode&unix.S_IFMT != unix.S_IFCHR {
-			return nil
-		}
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		out = append(out, specs.LinuxDevice{
-			Path: path, Type: typ,
-			Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)),
-			FileMode: &mode, UID: &uid, GID: &gid,
-		})
+		out = append(out, dev)
 		return nil
 	})
 	return out, err
+}
+
+// deviceAt describes the device node at path; ok is false when it is not a
+// character or block device (or is gone).
+func deviceAt(path string) (dev specs.LinuxDevice, ok bool, err error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return dev, false, nil
+		}
+		return dev, false, err
+	}
+	var typ string
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		typ = "c"
+	case unix.S_IFBLK:
+		typ = "b"
+	default:
+		return dev, false, nil
+	}
+	mode := os.FileMode(st.Mode & 0o777)
+	uid, gid := st.Uid, st.Gid
+	return specs.LinuxDevice{
+		Path: path, Type: typ,
+		Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)),
+		FileMode: &mode, UID: &uid, GID: &gid,
+	}, true, nil
+}
+
+// Device is a host device a container asks for (CRI Device).
+type Device struct {
+	HostPath, ContainerPath, Permissions string
+}
+
+// ErrBadDevice means a requested device cannot be given: missing, not a
+// device, or bad permissions.
+var ErrBadDevice = errors.New("bad device")
+
+// ResolveDevices turns requested host devices into the device nodes the
+// container gets and the devices cgroup rules that allow them. A host path
+// that is a directory gives every device below it, at the same place under
+// the container path (as containerd does).
+func ResolveDevices(reqs []Device) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
+	var nodes []specs.LinuxDevice
+	var rules []specs.LinuxDeviceCgroup
+	for _, r := range reqs {
+		perms := r.Permissions
+		if perms == "" {
+			perms = "rwm"
+		}
+		if strings.Trim(perms, "rwm") != "" {
+			return nil, nil, fmt.Errorf("%w: device %q: permissions %q: want a combination of r, w and m", ErrBadDevice, r.HostPath, r.Permissions)
+		}
+		if !filepath.IsAbs(r.HostPath) || (r.ContainerPath != "" && !filepath.IsAbs(r.ContainerPath)) {
+			return nil, nil, fmt.Errorf("%w: device %q -> %q: paths must be absolute", ErrBadDevice, r.HostPath, r.ContainerPath)
+		}
+		dest := r.ContainerPath
+		if dest == "" {
+			dest = r.HostPath
+		}
+		host, err := filepath.EvalSymlinks(r.HostPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: device %q: %v", ErrBadDevice, r.HostPath, err)
+		}
+		st, err := os.Stat(host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: device %q: %v", ErrBadDevice, r.HostPath, err)
+		}
+		var found []specs.LinuxDevice
+		if st.IsDir() {
+			all, err := devicesUnder(host)
+			if err != nil {
+				return nil, nil, fmt.Errorf("device directory %q: %w", r.HostPath, err)
+			}
+			for _, d := range all {
+				rel, _ := filepath.Rel(host, d.Path)
+				d.Path = filepath.Join(dest, rel)
+				found = append(found, d)
+			}
+		} else {
+			d, ok, err := deviceAt(host)
+			if err != nil {
+				return nil, nil, fmt.Errorf("device %q: %w", r.HostPath, err)
+			}
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: %q is not a device", ErrBadDevice, r.HostPath)
+			}
+			d.Path = dest
+			found = append(found, d)
+		}
+		for _, d := range found {
+			major, minor := d.Major, d.Minor
+			nodes = append(nodes, d)
+			rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: perms})
+		}
+	}
+	return nodes, rules, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -57,15 +58,10 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 
 	spec.Linux.CgroupsPath = in.cgroupPath
-	// The device rules are the default spec's (or privileged's): keep them.
-	res := linuxResources(cfg.GetLinux().GetResources())
-	if res == nil {
-		res = &specs.LinuxResources{}
+	if err := addDevices(spec, cfg.GetDevices()); err != nil {
+		return nil, err
 	}
-	if spec.Linux.Resources != nil {
-		res.Devices = spec.Linux.Resources.Devices
-	}
-	spec.Linux.Resources = res
+	spec.Linux.Resources = withDeviceRules(linuxResources(cfg.GetLinux().GetResources()), spec.Linux.Resources)
 	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
 		v := int(adj)
 		spec.Process.OOMScoreAdj = &v
@@ -205,4 +201,42 @@ func linuxResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources
 		out.Unified = r.GetUnified()
 	}
 	return out
+}
+
+// withDeviceRules returns res (possibly nil) with the devices cgroup rules
+// of old: the default spec's, privileged's or the config's devices, which
+// are not resources kubelet sets or updates.
+func withDeviceRules(res, old *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	if old != nil {
+		res.Devices = old.Devices
+	}
+	return res
+}
+
+// addDevices gives the container the config's host devices: the nodes in
+// its /dev and rules allowing them in the devices cgroup.
+func addDevices(spec *specs.Spec, devices []*runtimeapi.Device) error {
+	if len(devices) == 0 {
+		return nil
+	}
+	reqs := make([]sandbox.Device, 0, len(devices))
+	for _, d := range devices {
+		reqs = append(reqs, sandbox.Device{HostPath: d.GetHostPath(), ContainerPath: d.GetContainerPath(), Permissions: d.GetPermissions()})
+	}
+	nodes, rules, err := sandbox.ResolveDevices(reqs)
+	if err != nil {
+		if errors.Is(err, sandbox.ErrBadDevice) {
+			return fmt.Errorf("%v: %w", err, errInvalidArgument)
+		}
+		return err
+	}
+	spec.Linux.Devices = append(spec.Linux.Devices, nodes...)
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, rules...)
+	return nil
 }
