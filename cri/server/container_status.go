@@ -38,6 +38,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 		Resources:   &runtimeapi.ContainerResources{Linux: resources(c, rec)},
 	}
 	st.User = s.userStatus(c)
+	st.StopSignal = criSignal(stopSignal(c))
 	if img, err := s.images.Get(rec.ImageID); err == nil && len(img.RepoDigests) > 0 {
 		st.ImageRef = img.RepoDigests[0]
 	}
