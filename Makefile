@@ -5,21 +5,36 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := bin
 
-.PHONY: all build deps test run lint clean bench
+.PHONY: all build deps test run lint clean bench critest
 
 all: build
 
 ## build: compile cubbyd, cubby-pod and cubby into bin/
+# cubby-pod is built without cgo: a static binary starts faster (it is
+# re-executed for every container start and every exec) and maps less.
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/cubby-pod
 
 ## deps: install the Debian packages the runtime and the tests need
 deps:
 	hack/install-deps.sh
 
-## test: the whole test suite (unit, real-kernel and end-to-end CRI tests; root)
-test: deps
+## test: the whole test suite: upstream critest against cubbyd (see critest
+## below), then unit, real-kernel and end-to-end CRI tests (root)
+test: deps critest
 	$(GO) test -count=1 -p 2 ./...
+
+## critest: the upstream cri-tools critest (v1.37.0, built from hack/critest)
+## against a private cubbyd with offline stand-in images; fails when a spec
+## listed in hack/critest/passing.txt does not pass or the run leaks (root).
+## Pass critest flags with CRITEST_ARGS="-- -ginkgo.focus=Streaming".
+CRITEST_ARGS ?=
+critest: deps build
+	$(GO) build -o $(BIN)/critestenv ./hack/critestenv
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/critest-standin ./hack/critestenv/standin
+	cd hack/critest && $(GO) test -c -o ../../$(BIN)/critest sigs.k8s.io/cri-tools/cmd/critest
+	$(BIN)/critestenv $(CRITEST_ARGS)
 
 ## run: start cubbyd with its default config (root)
 run: deps build

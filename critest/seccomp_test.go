@@ -88,3 +88,29 @@ func TestSeccomp(t *testing.T) {
 		}
 	})
 }
+
+// TestSeccompExec checks that a process exec'd into a container runs
+// under the container's seccomp filter, with and without no_new_privs.
+func TestSeccompExec(t *testing.T) {
+	env := suite.NewEnv(t)
+	for _, nnp := range []bool{false, true} {
+		name := "seccomp-exec"
+		if nnp {
+			name += "-nnp"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, id := runSleeper(t, env, name, func(c *runtimeapi.ContainerConfig) {
+				c.Linux.SecurityContext.Seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+				c.Linux.SecurityContext.NoNewPrivs = nnp
+			})
+			resp := execSync(t, env, id, 10, "sh", "-c", seccompScript)
+			out := strings.Split(strings.TrimSpace(string(resp.GetStdout())), "\n")
+			if got, _ := lineWithPrefix(out, "Seccomp:"); got != "2" {
+				t.Errorf("exec'd process: Seccomp: %q, want 2 (output %q)", got, out)
+			}
+			if got, _ := lineWithPrefix(out, "unshare="); got != "denied" {
+				t.Errorf("exec'd process: unshare -U %q, want denied (output %q)", got, out)
+			}
+		})
+	}
+}

@@ -1,7 +1,8 @@
 // Command cubby-pod is the per-pod init that cubbyd starts for every pod
 // sandbox: the pause process, the reaper and the CRI log writer at once (see
 // sandbox/podinit). Re-executed as `cubby-pod init` it is the container init
-// stage that becomes a container (see sandbox/containerinit).
+// stage that becomes a container, as `cubby-pod exec` the exec stage that
+// joins a running one (see sandbox/containerinit).
 //
 // It is started by cubbyd only; its flags are not a user interface.
 package main
@@ -16,8 +17,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		containerinit.Main() // never returns
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case containerinit.InitArg:
+			containerinit.Main() // never returns
+		case containerinit.ExecArg:
+			containerinit.ExecMain() // never returns
+		}
 	}
 	var cfg podinit.Config
 	flag.StringVar(&cfg.ID, "id", "", "pod sandbox id")

@@ -21,9 +21,17 @@ type config struct {
 	// CgroupParent is the parent cgroup of pods that name none.
 	CgroupParent string `toml:"cgroup_parent"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string      `toml:"log_level"`
-	Image    imageConfig `toml:"image"`
-	CNI      cniConfig   `toml:"cni"`
+	LogLevel  string          `toml:"log_level"`
+	Image     imageConfig     `toml:"image"`
+	CNI       cniConfig       `toml:"cni"`
+	Streaming streamingConfig `toml:"streaming"`
+}
+
+type streamingConfig struct {
+	// Address is the host:port the exec/attach/port-forward server listens
+	// on; port 0 picks a free one. The URLs given to kubelet name it, so it
+	// must be reachable from the node (loopback is, and exposes nothing).
+	Address string `toml:"address"`
 }
 
 type imageConfig struct {
@@ -81,6 +89,7 @@ func defaultConfig() config {
 			MaxConcurrentDownloads: rootfs.DefaultMaxConcurrentDownloads,
 			Registries:             map[string]registryConfig{},
 		},
+		Streaming: streamingConfig{Address: "127.0.0.1:0"},
 		CNI: cniConfig{
 			ConfDir:            "/etc/cni/net.d",
 			BinDirs:            []string{"/opt/cni/bin", "/usr/lib/cni"},

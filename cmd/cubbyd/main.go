@@ -172,6 +172,11 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	addr, err := d.srv.StartStreaming(cfg.Streaming.Address)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("streaming server listening", "address", addr)
 	return d, nil
 }
 

@@ -73,6 +73,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	if err := s.createContainer(p, c, img); err != nil {
 		return nil, fmt.Errorf("create container %q: %w", c.name, err)
 	}
+	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

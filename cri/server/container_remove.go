@@ -46,5 +46,6 @@ func (s *Server) removeContainer(ctx context.Context, c *container) error {
 	}
 	c.markExited()
 	s.objs.ctrs.remove(c)
+	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	return nil
 }

@@ -36,8 +36,10 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 			r.ExitCode, r.Reason, r.Message = 128, "StartError", err.Error()
 		})
 		c.markExited()
+		s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
 		return nil, fmt.Errorf("start container %q: %w", c.id, err)
 	}
+	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 

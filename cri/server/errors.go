@@ -17,6 +17,7 @@ var (
 	errInvalidArgument    = errors.New("invalid argument")
 	errAlreadyExists      = errors.New("already exists")
 	errFailedPrecondition = errors.New("failed precondition")
+	errResourceExhausted  = errors.New("resource exhausted")
 )
 
 // toStatus maps err to a gRPC status error, keeping its message.
@@ -44,6 +45,8 @@ func toStatus(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, errFailedPrecondition):
 		code = codes.FailedPrecondition
+	case errors.Is(err, errResourceExhausted):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"cubby/cri/store"
 	"cubby/sandbox"
 )
@@ -95,4 +97,5 @@ func (s *Server) recordExit(c *container, exit sandbox.Exit, oomKilled bool) {
 		return
 	}
 	c.markExited()
+	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
 }

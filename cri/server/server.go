@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"cubby/cgroupmgr"
 	"cubby/cri/store"
@@ -49,6 +50,9 @@ type Server struct {
 	rt      *sandbox.Runtime
 	log     *slog.Logger
 	objs    *objects
+	events  events
+	// stream is the exec/attach/port-forward server, once started.
+	stream streaming.Server
 
 	// ctx ends when the server shuts down; it stops background monitors.
 	ctx      context.Context

@@ -67,6 +67,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 		spec.Process.OOMScoreAdj = &v
 	}
 	spec.Annotations = cfg.GetAnnotations()
+	applyStdio(spec, cfg)
 	return spec, nil
 }
 

@@ -117,5 +117,12 @@ func build(dir string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build cubby/cmd/... in %s: %w\n%s", root, err, out)
 	}
+	// As `make build` does: cubby-pod static, without cgo.
+	cmd = exec.Command(goTool(), "build", "-o", dir+"/", "cubby/cmd/cubby-pod")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build cubby/cmd/cubby-pod in %s: %w\n%s", root, err, out)
+	}
 	return nil
 }

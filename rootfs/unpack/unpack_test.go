@@ -34,7 +34,7 @@ type entry struct {
 	xattrs   map[string]string
 }
 
-func buildTar(t *testing.T, entries []entry) *bytes.Buffer {
+func buildTar(t testing.TB, entries []entry) *bytes.Buffer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == InitArg {
 		Main()
 	}
+	if len(os.Args) > 1 && os.Args[1] == ExecArg {
+		ExecMain()
+	}
 	os.Exit(m.Run())
 }
 

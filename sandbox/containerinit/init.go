@@ -52,7 +52,7 @@ func (ip *initProcess) run() (string, error) {
 	if err := ip.receive(); err != nil {
 		return "receive spec", err
 	}
-	for _, s := range []initStep{
+	steps := append([]initStep{
 		{"validate spec", ip.parseSpec},
 		{"mount propagation", ip.setRootPropagation},
 		{"prepare rootfs", ip.prepareRootfs},
@@ -63,6 +63,21 @@ func (ip *initProcess) run() (string, error) {
 		{"masked paths", ip.maskPaths},
 		{"readonly paths", ip.readonlyPaths},
 		{"readonly root", ip.readonlyRoot},
+	}, ip.processSteps()...)
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return s.name, err
+		}
+	}
+	return "exec", fmt.Errorf("execve of %q returned", ip.exe)
+}
+
+// processSteps turn a process that already sees the container's filesystem
+// into the container's process: they are shared by the container init and
+// the exec stage (exec.go), so an exec'd process is set up exactly like the
+// container's own.
+func (ip *initProcess) processSteps() []initStep {
+	return []initStep{
 		{"rlimits", ip.setRlimits},
 		{"oom score", ip.setOOMScore},
 		{"no new privileges", ip.setNoNewPrivs},
@@ -77,12 +92,7 @@ func (ip *initProcess) run() (string, error) {
 		{"resolve executable", ip.resolveExecutable},
 		{"seccomp", ip.seccompLast},
 		{"exec", ip.exec},
-	} {
-		if err := s.fn(); err != nil {
-			return s.name, err
-		}
 	}
-	return "exec", fmt.Errorf("execve of %q returned", ip.exe)
 }
 
 // receive gets the spec, then waits until the parent has put this process

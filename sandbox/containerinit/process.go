@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -85,22 +85,27 @@ func setOOMScoreAdj(want *int) error {
 	return nil
 }
 
-// setUser switches every thread to the spec's user and groups. Go's
-// syscall.Set* apply to all threads of the process.
+// setUser switches this thread to the spec's user and groups. Like the
+// capabilities, credentials are per thread in the kernel: only the thread
+// that will execve needs them (execve ends the others), and setting them
+// there alone spares the Go runtime's all-threads round (a third of a
+// millisecond per call, on every container start and exec).
 func setUser(u specs.User) error {
-	groups := make([]int, len(u.AdditionalGids))
-	for i, g := range u.AdditionalGids {
-		groups[i] = int(g)
+	groups := make([]uint32, len(u.AdditionalGids))
+	copy(groups, u.AdditionalGids)
+	var p unsafe.Pointer
+	if len(groups) > 0 {
+		p = unsafe.Pointer(&groups[0])
 	}
 	// Always set: an empty list drops the groups inherited from cubby-pod.
-	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Errorf("setgroups %v: %w", groups, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
+		return fmt.Errorf("setgroups %v: %w", groups, e)
 	}
-	if err := syscall.Setgid(int(u.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
 	}
-	if err := syscall.Setuid(int(u.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
 	}
 	return nil
 }

@@ -95,6 +95,10 @@ func Start(opts StartOptions) (pid int, err error) {
 			// Its own session, so signals aimed at cubby-pod's process
 			// group or terminal never reach the container.
 			Setsid: true,
+			// A container with a terminal (fd 0) has it as its
+			// controlling terminal.
+			Setctty: opts.Spec.Process.Terminal,
+			Ctty:    0,
 		},
 	})
 	closeStdio()
@@ -153,7 +157,13 @@ func runParent(p *syncPipe, pid int, opts StartOptions) error {
 	if err := p.send(message{Type: msgSpec, Spec: opts.Spec, Seccomp: opts.Seccomp}); err != nil {
 		return err
 	}
-	if err := joinCgroups(pid, opts.CgroupProcsFiles); err != nil {
+	return finishParent(p, pid, opts.CgroupProcsFiles)
+}
+
+// finishParent puts the child into its cgroups, lets it go and waits for
+// its execve (EOF after msgExecReady) or its error report.
+func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
+	if err := joinCgroups(pid, cgroupProcsFiles); err != nil {
 		return err
 	}
 	if err := p.send(message{Type: msgCgroupJoined}); err != nil {

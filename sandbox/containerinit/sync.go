@@ -54,11 +54,14 @@ const (
 )
 
 type message struct {
-	Type msgType     `json:"type"`
-	Spec *specs.Spec `json:"spec,omitempty"`
+	Type  msgType     `json:"type"`
+	Spec  *specs.Spec `json:"spec,omitempty"`
+	Error *InitError  `json:"error,omitempty"`
 	// Seccomp is the compiled filter of Spec.Linux.Seccomp, with msgSpec.
 	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
-	Error   *InitError     `json:"error,omitempty"`
+	// Join lists the namespaces the exec stage enters (msgSpec of an
+	// exec only), each an fd the child inherited.
+	Join []namespaceFd `json:"join,omitempty"`
 }
 
 // syncPipe is one end of the sync socket with its JSON framing.

@@ -33,6 +33,13 @@ const (
 	OpWait     = "wait"     // block until a container has exited
 	OpShutdown = "shutdown" // kill every container, then exit
 	OpReopen   = "reopen"   // reopen a container's log file (after rotation)
+	// OpExec runs a process in a running container; a session (see Open).
+	OpExec = "exec"
+	// OpAttach hands out a running container's stdio; a session.
+	OpAttach = "attach"
+	// OpCloseStdin, sent within an attach session, closes the container's
+	// stdin (CRI stdin_once).
+	OpCloseStdin = "close-stdin"
 )
 
 // Request is one call to cubby-pod.
@@ -48,6 +55,15 @@ type Request struct {
 	CgroupProcsFiles []string `json:"cgroupProcsFiles,omitempty"`
 	// Signal to send (kill).
 	Signal int `json:"signal,omitempty"`
+	// Args is the command of an exec.
+	Args []string `json:"args,omitempty"`
+	// Tty asks for a terminal (exec).
+	Tty bool `json:"tty,omitempty"`
+	// Stdin, Stdout and Stderr say which streams the caller wants
+	// (exec, attach); the others are /dev/null.
+	Stdin  bool `json:"stdin,omitempty"`
+	Stdout bool `json:"stdout,omitempty"`
+	Stderr bool `json:"stderr,omitempty"`
 }
 
 // Response answers a Request. Error is set when the op failed.
@@ -58,7 +74,22 @@ type Response struct {
 	// nanoseconds: taken by the pod init, so it precedes the exit's reap.
 	StartedAt int64 `json:"startedAt,omitempty"`
 	Exit      *Exit `json:"exit,omitempty"`
+	// Files name the descriptors passed with the answer of a session op,
+	// in order: FileStdin, FileStdout, FileStderr, FileTerminal.
+	Files []string `json:"files,omitempty"`
 }
+
+// AnnotationStdin in a container's spec asks for a stdin pipe held by the
+// pod init (CRI stdin), for attach.
+const AnnotationStdin = "dev.cubby.stdin"
+
+// Names of the descriptors a session hands out.
+const (
+	FileStdin    = "stdin"    // write end: the process's stdin
+	FileStdout   = "stdout"   // read end: the process's stdout
+	FileStderr   = "stderr"   // read end: the process's stderr
+	FileTerminal = "terminal" // a terminal master: stdin, output and resize
+)
 
 // Exit is how a container's init process ended.
 type Exit struct {

@@ -35,6 +35,14 @@ type container struct {
 	log    *os.File // nil once the container's output is drained
 	exit   control.Exit
 	exited chan struct{}
+
+	// stdin is the write end of the container's stdin (CRI stdin), or nil;
+	// terminal the master of its terminal (CRI tty), or nil. Both are held
+	// here so that attach works whatever happens to cubbyd.
+	attachMu sync.Mutex
+	stdin    *os.File
+	terminal *os.File
+	attached map[*attachment]struct{}
 }
 
 // start starts container req.ID from its bundle and returns its host pid
@@ -52,17 +60,10 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
 	}
-	outR, outW, err := os.Pipe()
+	cio, err := newContainerIO(spec.Annotations[control.AnnotationStdin] == "true", spec.Process != nil && spec.Process.Terminal)
 	if err != nil {
 		logf.Close()
-		return 0, 0, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		logf.Close()
-		outR.Close()
-		outW.Close()
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 
 	// The lock is held across the start so that the reaper cannot see the
@@ -71,28 +72,28 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	defer s.mu.Unlock()
 	if s.stopping {
 		logf.Close()
-		outR.Close()
-		outW.Close()
-		errR.Close()
-		errW.Close()
+		cio.closeChild()
+		cio.closeParent()
 		return 0, 0, fmt.Errorf("pod is shutting down")
 	}
 	if c, ok := s.containers[req.ID]; ok {
+		logf.Close()
+		cio.closeChild()
+		cio.closeParent()
 		return 0, 0, fmt.Errorf("container %q already started as pid %d", req.ID, c.pid)
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
 		Seccomp:          filter,
-		Stdout:           outW,
-		Stderr:           errW,
+		Stdin:            cio.child[0],
+		Stdout:           cio.child[1],
+		Stderr:           cio.child[2],
 		CgroupProcsFiles: req.CgroupProcsFiles,
 	})
-	outW.Close()
-	errW.Close()
+	cio.closeChild()
 	if err != nil {
 		logf.Close()
-		outR.Close()
-		errR.Close()
+		cio.closeParent()
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 	// The reaper cannot have reaped the child yet (s.mu is held), so even a
@@ -102,14 +103,19 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		logf.Close()
-		outR.Close()
-		errR.Close()
+		cio.closeParent()
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
-	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{})}
-	c.io.Add(2)
-	go copyLog(&c.io, c.logs, crilog.Stdout, outR)
-	go copyLog(&c.io, c.logs, crilog.Stderr, errR)
+	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
+		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{}}
+	if cio.terminal != nil {
+		c.io.Add(1)
+		go copyLog(&c.io, c.logs, crilog.Stdout, cio.terminalOut, c.fanout(crilog.Stdout))
+	} else {
+		c.io.Add(2)
+		go copyLog(&c.io, c.logs, crilog.Stdout, cio.stdout, c.fanout(crilog.Stdout))
+		go copyLog(&c.io, c.logs, crilog.Stderr, cio.stderr, c.fanout(crilog.Stderr))
+	}
 	s.containers[req.ID] = c
 	s.byPid[pid] = c
 	return hostPid, startedAt, nil

@@ -10,7 +10,10 @@
 //	cubbyd ──ctl.sock──▶ podinit.Server
 //	                        │ start: containerinit.Start (re-exec in new mnt+pid ns)
 //	                        │ reaper: wait4(-1) on SIGCHLD → exit.json
-//	                        └ log copiers: container stdout/stderr pipes → CRI log
+//	                        │ log copiers: container stdout/stderr pipes → CRI log (+ attached clients)
+//	                        │ exec: containerinit.Exec (fork into the container's pid ns,
+//	                        │       the stage joins its mount ns), stdio fds passed to cubbyd
+//	                        └ attach: output pipes and the held stdin/terminal passed to cubbyd
 //
 // cubbyd is not its parent in any way that matters: it can die and come back
 // while containers run, their pipes end here.

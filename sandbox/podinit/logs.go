@@ -2,6 +2,7 @@ package podinit
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,8 +49,10 @@ func (s *server) reopen(id string) error {
 	return nil
 }
 
-func copyLog(wg *sync.WaitGroup, lf *crilog.File, stream string, r *os.File) {
+// copyLog copies a container's output stream r into its CRI log, and
+// every chunk as it arrives to tee (the attached clients).
+func copyLog(wg *sync.WaitGroup, lf *crilog.File, stream string, r *os.File, tee io.Writer) {
 	defer wg.Done()
 	defer r.Close()
-	_ = lf.Copy(stream, r)
+	_ = lf.Copy(stream, io.TeeReader(r, tee))
 }

@@ -71,6 +71,7 @@ func run(cfg Config, signalReady func()) error {
 		dir:        cfg.Dir,
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
+		execs:      map[int]*execProc{},
 		done:       make(chan struct{}),
 	}
 	go s.serve(ln)
@@ -102,9 +103,13 @@ type server struct {
 	mu         sync.Mutex
 	containers map[string]*container
 	byPid      map[int]*container
+	execs      map[int]*execProc // running execs by pid
 	stopping   bool
-	done       chan struct{}
-	doneOnce   sync.Once
+	// reapMu is held for writing while the reaper collects exits, and for
+	// reading from before an exec's fork until its pid is registered.
+	reapMu   sync.RWMutex
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 func (s *server) isDone() bool {
@@ -135,7 +140,16 @@ func (s *server) serve(ln *net.UnixListener) {
 func (s *server) handle(conn *net.UnixConn) {
 	defer conn.Close()
 	var req control.Request
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+	dec := json.NewDecoder(conn)
+	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	switch req.Op {
+	case control.OpExec:
+		s.exec(conn, dec, req)
+		return
+	case control.OpAttach:
+		s.attach(conn, dec, req)
 		return
 	}
 	resp := s.dispatch(req)

@@ -21,6 +21,8 @@ const shutdownTimeout = 10 * time.Second
 // reap collects every exited child. Exits of containers are recorded; other
 // children (re-parented orphans, failed init stages) are just reaped.
 func (s *server) reap() {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -34,10 +36,9 @@ func (s *server) reap() {
 		s.mu.Lock()
 		c, ok := s.byPid[pid]
 		delete(s.byPid, pid)
+		ex, isExec := s.execs[pid]
+		delete(s.execs, pid)
 		s.mu.Unlock()
-		if !ok {
-			continue
-		}
 		e := control.Exit{Pid: pid, FinishedAt: finished}
 		switch {
 		case ws.Exited():
@@ -46,7 +47,13 @@ func (s *server) reap() {
 			e.Signal = int(ws.Signal())
 			e.Code = 128 + int32(ws.Signal())
 		}
-		go s.finish(c, e)
+		switch {
+		case ok:
+			go s.finish(c, e)
+		case isExec:
+			ex.exit = e
+			close(ex.exited)
+		}
 	}
 }
 
@@ -63,6 +70,7 @@ func (s *server) finish(c *container, e control.Exit) {
 	c.log.Close()
 	c.log = nil
 	c.logMu.Unlock()
+	c.closeInput()
 	c.exit = e
 	if err := control.WriteExit(s.dir, c.id, e); err != nil {
 		fmt.Fprintf(os.Stderr, "cubby-pod: record exit of %q: %v\n", c.id, err)

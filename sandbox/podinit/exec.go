@@ -1,0 +1,330 @@
+package podinit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/containerinit"
+	"cubby/sandbox/control"
+)
+
+// execProc is a process started in a running container by an exec session.
+//
+//	forked ──exec stage execve'd──▶ running ──reaped──▶ exited (exited closed)
+type execProc struct {
+	pid    int // in the pod's pid namespace
+	exit   control.Exit
+	exited chan struct{}
+}
+
+// execKillWait bounds the wait for a killed exec to be reaped.
+const execKillWait = 10 * time.Second
+
+// exec serves an exec session (see control.Session): it starts req.Args in
+// running container req.ID, hands the caller the process's stdio, and
+// answers with the exit once the process has been reaped. If the caller
+// ends the session first, the process and everything it started are killed.
+func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request) {
+	fail := func(err error) { _ = control.SendFiles(conn, control.Response{Error: err.Error()}, nil) }
+	if len(req.Args) == 0 || req.Args[0] == "" {
+		fail(errors.New("exec: no command"))
+		return
+	}
+	spec, err := readSpec(filepath.Join(req.Bundle, "config.json"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	if spec.Process == nil {
+		fail(fmt.Errorf("exec in %q: spec has no process", req.ID))
+		return
+	}
+	spec.Process.Args = req.Args
+	spec.Process.Terminal = req.Tty
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
+		return
+	}
+
+	hostPid, pidNS, join, err := s.containerNamespaces(req.ID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer func() {
+		if pidNS != nil {
+			pidNS.Close()
+		}
+		for _, ns := range join {
+			ns.File.Close()
+		}
+	}()
+	io, err := newExecIO(req, hostPid)
+	if err != nil {
+		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
+		return
+	}
+	defer io.closeChild()
+
+	e := &execProc{exited: make(chan struct{})}
+	// The reaper must not reap the child before it is registered: it waits
+	// on reapMu, held from before the fork until the registration.
+	s.reapMu.RLock()
+	var once sync.Once
+	release := func() { once.Do(s.reapMu.RUnlock) }
+	_, err = containerinit.Exec(containerinit.ExecOptions{
+		ID:               req.ID,
+		Spec:             spec,
+		Seccomp:          filter,
+		PID:              pidNS,
+		Join:             join,
+		Stdin:            io.child[0],
+		Stdout:           io.child[1],
+		Stderr:           io.child[2],
+		Setctty:          req.Tty,
+		CgroupProcsFiles: req.CgroupProcsFiles,
+		Forked: func(pid int) {
+			e.pid = pid
+			s.mu.Lock()
+			s.execs[pid] = e
+			s.mu.Unlock()
+			release()
+		},
+	})
+	release()
+	io.closeChild()
+	if err != nil {
+		io.closeParent()
+		fail(err)
+		return
+	}
+	err = control.SendFiles(conn, control.Response{Pid: e.pid, Files: io.names}, io.parent)
+	io.closeParent()
+	if err != nil {
+		s.killExec(e)
+		return
+	}
+
+	ended := make(chan struct{})
+	go func() {
+		var x json.RawMessage
+		_ = dec.Decode(&x) // returns at EOF: the caller ended the session
+		close(ended)
+	}()
+	select {
+	case <-e.exited:
+	case <-ended:
+		s.killExec(e)
+	}
+	exit := e.exit
+	_ = json.NewEncoder(conn).Encode(control.Response{Exit: &exit})
+}
+
+// killExec kills exec e with every process it started, and waits (bounded)
+// until it is reaped.
+func (s *server) killExec(e *execProc) {
+	killTree(e.pid)
+	select {
+	case <-e.exited:
+	case <-time.After(execKillWait):
+	}
+}
+
+// containerNamespaces opens the namespaces of running container id that
+// an exec must join: its mount namespace always, and every other one that
+// is not the pod init's own. The pid namespace is returned apart: it is
+// entered by the forking thread, not by the child.
+func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, join []containerinit.Namespace, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
+	}
+	if _, running := s.byPid[c.pid]; !running {
+		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
+	}
+	// Opened under s.mu: the reaper cannot free c's pid meanwhile, so the
+	// /proc entry is c's (or gone, if c is a zombie).
+	defer func() {
+		if err != nil {
+			if pidNS != nil {
+				pidNS.Close()
+			}
+			for _, ns := range join {
+				ns.File.Close()
+			}
+			pidNS, join = nil, nil
+		}
+	}()
+	for _, t := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace, specs.MountNamespace} {
+		name := nsProcName(t)
+		path := fmt.Sprintf("/proc/%d/ns/%s", c.hostPid, name)
+		if t != specs.MountNamespace {
+			same, err := sameFile(path, "/proc/self/ns/"+name)
+			if err != nil {
+				return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+			}
+			if same {
+				continue
+			}
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+		}
+		if t == specs.PIDNamespace {
+			pidNS = f
+			continue
+		}
+		join = append(join, containerinit.Namespace{Type: t, File: f})
+	}
+	return c.hostPid, pidNS, join, nil
+}
+
+func nsProcName(t specs.LinuxNamespaceType) string {
+	switch t {
+	case specs.NetworkNamespace:
+		return "net"
+	case specs.MountNamespace:
+		return "mnt"
+	default:
+		return string(t)
+	}
+}
+
+func sameFile(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}
+
+// execIO are the stdio descriptors of an exec: the child's ends and the
+// ends passed to the caller, with their names.
+type execIO struct {
+	child  [3]*os.File // nil entries are /dev/null
+	parent []*os.File
+	names  []string
+}
+
+func newExecIO(req control.Request, hostPid int) (*execIO, error) {
+	io := &execIO{}
+	if req.Tty {
+		master, slave, err := openContainerPty(hostPid)
+		if err != nil {
+			return nil, err
+		}
+		io.child = [3]*os.File{slave, slave, slave}
+		io.parent, io.names = []*os.File{master}, []string{control.FileTerminal}
+		return io, nil
+	}
+	type stream struct {
+		want     bool
+		name     string
+		childEnd int // 0: the read end goes to the child (stdin)
+	}
+	for i, st := range []stream{{req.Stdin, control.FileStdin, 0}, {req.Stdout, control.FileStdout, 1}, {req.Stderr, control.FileStderr, 1}} {
+		if !st.want {
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			io.closeChild()
+			io.closeParent()
+			return nil, err
+		}
+		if st.childEnd == 0 {
+			io.child[i] = r
+			io.parent = append(io.parent, w)
+		} else {
+			io.child[i] = w
+			io.parent = append(io.parent, r)
+		}
+		io.names = append(io.names, st.name)
+	}
+	return io, nil
+}
+
+func (io *execIO) closeChild() {
+	seen := map[*os.File]bool{}
+	for i, f := range io.child {
+		if f != nil && !seen[f] {
+			f.Close()
+			seen[f] = true
+		}
+		io.child[i] = nil
+	}
+}
+
+func (io *execIO) closeParent() {
+	for _, f := range io.parent {
+		f.Close()
+	}
+	io.parent = nil
+}
+
+// openPty opens a new pseudo-terminal pair of the host's devpts.
+func openPty() (master, slave *os.File, err error) {
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open terminal: %w", err)
+	}
+	return ptyPair(m)
+}
+
+// openContainerPty opens a pseudo-terminal pair of the devpts instance of
+// the container whose host pid is hostPid, so that inside the container the
+// terminal is /dev/pts/N (ttyname works). The path is resolved inside the
+// container's root, and the result must be a devpts ptmx; otherwise (no
+// devpts of its own) the host's devpts is used.
+func openContainerPty(hostPid int) (master, slave *os.File, err error) {
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", hostPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return openPty()
+	}
+	defer unix.Close(root)
+	m, err := unix.Openat2(root, "dev/pts/ptmx", &unix.OpenHow{
+		Flags:   unix.O_RDWR | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return openPty()
+	}
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	if unix.Fstat(m, &st) != nil || unix.Fstatfs(m, &fs) != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 || fs.Type != unix.DEVPTS_SUPER_MAGIC {
+		unix.Close(m)
+		return openPty()
+	}
+	return ptyPair(m)
+}
+
+// ptyPair unlocks the terminal master m and opens its peer.
+func ptyPair(m int) (master, slave *os.File, err error) {
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(m)
+		return nil, nil, fmt.Errorf("unlock terminal: %w", err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		unix.Close(m)
+		return nil, nil, fmt.Errorf("open terminal peer: %w", errno)
+	}
+	return os.NewFile(uintptr(m), "pty-master"), os.NewFile(sfd, "pty-slave"), nil
+}
