@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 )
@@ -98,4 +99,27 @@ func MakeImageVolumes(rootfs string, volumes []string) error {
 		}
 	}
 	return nil
+}
+
+// ErrImageSubPath means an image volume's sub_path is not in the image.
+var ErrImageSubPath = errors.New("image volume sub path not found")
+
+// ResolveImageSubPath returns the host path of sub inside the image volume
+// mounted at root, resolved inside it (an image's symlinks cannot lead out).
+// sub must exist in the image.
+func ResolveImageSubPath(root, sub string) (string, error) {
+	if sub == "" {
+		return root, nil
+	}
+	p, err := securejoin.SecureJoin(root, sub)
+	if err != nil {
+		return "", fmt.Errorf("resolve sub path %q: %w", sub, err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%w: %q", ErrImageSubPath, sub)
+		}
+		return "", fmt.Errorf("sub path %q: %w", sub, err)
+	}
+	return p, nil
 }

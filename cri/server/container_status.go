@@ -33,7 +33,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 		Message:     rec.Message,
 		Labels:      c.config.GetLabels(),
 		Annotations: c.config.GetAnnotations(),
-		Mounts:      c.config.GetMounts(),
+		Mounts:      s.statusMounts(c),
 		LogPath:     rec.LogPath,
 		Resources:   &runtimeapi.ContainerResources{Linux: resources(c, rec)},
 	}

@@ -20,6 +20,8 @@ type specInput struct {
 	image      rootfs.Image
 	rootfs     string // mounted rootfs on the host
 	cgroupPath string
+	// imageVolumes are the prepared image mounts, by index in the config.
+	imageVolumes map[int]imageVolume
 }
 
 // containerSpec maps a CRI container config, its image and its pod to the
@@ -50,7 +52,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	}
 
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
-	if err := volumeMounts(spec, cfg.GetMounts()); err != nil {
+	if err := volumeMounts(spec, cfg.GetMounts(), in.imageVolumes); err != nil {
 		return nil, err
 	}
 	if err := sandbox.MakeImageVolumes(in.rootfs, uncoveredVolumes(in.image.Config.Volumes, cfg.GetMounts())); err != nil {

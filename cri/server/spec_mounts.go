@@ -16,8 +16,22 @@ import (
 // propagation follows the strongest mount: rshared when one is
 // bidirectional (so its mounts reach the host's peer group), else the
 // default rslave.
-func volumeMounts(spec *specs.Spec, mounts []*runtimeapi.Mount) error {
-	for _, m := range mounts {
+func volumeMounts(spec *specs.Spec, mounts []*runtimeapi.Mount, images map[int]imageVolume) error {
+	for i, m := range mounts {
+		if m.GetImage().GetImage() != "" {
+			v, ok := images[i]
+			if !ok {
+				return fmt.Errorf("image volume %q at %q was not prepared", m.GetImage().GetImage(), m.GetContainerPath())
+			}
+			if !path.IsAbs(m.GetContainerPath()) {
+				return fmt.Errorf("mount container path %q must be absolute: %w", m.GetContainerPath(), errInvalidArgument)
+			}
+			// Read-only all the way down: the image is not the
+			// container's to change.
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: path.Clean(m.GetContainerPath()), Type: "bind", Source: v.source,
+				Options: []string{"rbind", "rprivate", "ro", "rro", "nosuid", "nodev"}})
+			continue
+		}
 		mnt, err := bindMount(m)
 		if err != nil {
 			return err
@@ -38,9 +52,6 @@ func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
 	dest := m.GetContainerPath()
 	if dest == "" || !path.IsAbs(dest) {
 		return specs.Mount{}, fmt.Errorf("mount container path %q must be absolute: %w", dest, errInvalidArgument)
-	}
-	if m.GetImage().GetImage() != "" {
-		return specs.Mount{}, fmt.Errorf("mount of image %q at %q: image volumes are not supported yet: %w", m.GetImage().GetImage(), dest, errInvalidArgument)
 	}
 	if m.GetHostPath() == "" {
 		return specs.Mount{}, fmt.Errorf("mount for %q has no host path: %w", dest, errInvalidArgument)
