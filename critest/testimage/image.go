@@ -145,9 +145,11 @@ func buildLayer(busybox []byte, applets []string) ([]byte, error) {
 	if err := writeFile(tw, "bin/busybox", 0o755, busybox); err != nil {
 		return nil, err
 	}
+	// Hard links, as in the upstream busybox images: a path masked or
+	// bound over (/bin/ls) is the applet, not busybox behind a symlink.
 	for _, a := range applets {
-		h := header("bin/"+a, tar.TypeSymlink, 0o777, 0)
-		h.Linkname = "busybox"
+		h := header("bin/"+a, tar.TypeLink, 0o755, 0)
+		h.Linkname = "bin/busybox"
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
