@@ -1,7 +1,6 @@
 package containerinit
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -96,24 +96,13 @@ func testSpec(root string, args ...string) *specs.Spec {
 // this machine may mount elsewhere at the same time).
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			mp := unescapeMountinfo(fields[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
-				out = append(out, sc.Text())
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for _, m := range mounts {
+		out = append(out, fmt.Sprintf("%d %s %s %s", m.ID, m.Root, m.Mountpoint, m.FSType))
 	}
 	return out
 }
@@ -343,10 +332,12 @@ echo "== sysctl"; cat /proc/sys/net/ipv4/ip_unprivileged_port_start
 		}
 	}
 	mounted := map[string]bool{}
-	for _, line := range strings.Split(s["mountinfo"], "\n") {
-		if f := strings.Fields(line); len(f) > 4 {
-			mounted[unescapeMountinfo(f[4])] = true
-		}
+	infos, err := mountinfo.GetMountsFromReader(strings.NewReader(s["mountinfo"]), nil)
+	if err != nil {
+		t.Fatalf("container's mountinfo: %v", err)
+	}
+	for _, m := range infos {
+		mounted[m.Mountpoint] = true
 	}
 	for _, p := range DefaultMaskedPaths() {
 		if _, err := os.Stat(p); err != nil {
