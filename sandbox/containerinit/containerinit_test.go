@@ -240,22 +240,23 @@ func TestStartDefaultCapabilities(t *testing.T) {
 	root := newRootfs(t)
 	s := sections(mustRun(t, testSpec(root, "sh", "-c", `echo "== caps"; grep -E '^Cap(Eff|Prm|Bnd|Amb|Inh)' /proc/self/status`)))
 
-	want, err := parseCaps(DefaultCapabilities())
+	caps, err := parseCaps(DefaultCapabilities())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]capMask{}
+	want := capMask(caps)
+	got := map[string]uint64{}
 	for _, line := range strings.Split(strings.TrimSpace(s["caps"]), "\n") {
 		name, hex, _ := strings.Cut(line, ":")
 		v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
 		if err != nil {
 			t.Fatalf("parse %q: %v", line, err)
 		}
-		got[name] = capMask(v)
+		got[name] = v
 	}
-	for name, w := range map[string]capMask{"CapEff": want, "CapPrm": want, "CapBnd": want, "CapInh": 0, "CapAmb": 0} {
+	for name, w := range map[string]uint64{"CapEff": want, "CapPrm": want, "CapBnd": want, "CapInh": 0, "CapAmb": 0} {
 		if got[name] != w {
-			t.Errorf("%s = %016x, want %016x", name, uint64(got[name]), uint64(w))
+			t.Errorf("%s = %016x, want %016x", name, got[name], w)
 		}
 	}
 }

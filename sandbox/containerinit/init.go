@@ -38,7 +38,6 @@ type initProcess struct {
 	caps    capSets // parsed by the first step, so bad names fail before any mount
 	seccomp *SeccompFilter
 	exe     string // the resolved command
-	last    uint   // the kernel's highest capability
 }
 
 type initStep struct {
@@ -120,25 +119,11 @@ func (ip *initProcess) parseSpec() error {
 	if ip.spec.Linux == nil {
 		ip.spec.Linux = &specs.Linux{}
 	}
-	c := ip.spec.Process.Capabilities
-	if c == nil {
-		c = &specs.LinuxCapabilities{}
+	caps, err := parseCapSets(ip.spec.Process.Capabilities)
+	if err != nil {
+		return err
 	}
-	var err error
-	for _, s := range []struct {
-		dst   *capMask
-		names []string
-	}{
-		{&ip.caps.bounding, c.Bounding},
-		{&ip.caps.effective, c.Effective},
-		{&ip.caps.permitted, c.Permitted},
-		{&ip.caps.inheritable, c.Inheritable},
-		{&ip.caps.ambient, c.Ambient},
-	} {
-		if *s.dst, err = parseCaps(s.names); err != nil {
-			return err
-		}
-	}
+	ip.caps = caps
 	return nil
 }
 
@@ -295,14 +280,7 @@ func (ip *initProcess) setCwd() error {
 	return nil
 }
 
-func (ip *initProcess) dropBounding() error {
-	last, err := lastCap()
-	if err != nil {
-		return err
-	}
-	ip.last = last
-	return dropBounding(ip.caps.bounding, last)
-}
+func (ip *initProcess) dropBounding() error { return dropBounding(ip.caps) }
 
 // setUser switches to the spec's user, keeping the permitted capabilities
 // across the switch so that setCaps can still grant them.
@@ -316,7 +294,7 @@ func (ip *initProcess) setUser() error {
 	return setKeepCaps(false)
 }
 
-func (ip *initProcess) setCaps() error { return applyCaps(ip.caps, ip.last) }
+func (ip *initProcess) setCaps() error { return applyCaps(ip.caps) }
 
 // seccompPrivileged installs the filter early, with CAP_SYS_ADMIN still
 // held, when no_new_privs is off (the kernel requires one of the two).
