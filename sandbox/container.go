@@ -40,7 +40,7 @@ func (r *Runtime) WriteBundle(id string, spec *specs.Spec) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bundle of %q: %w", id, err)
 	}
-	if err := writeSeccompFilter(dir, spec); err != nil {
+	if err := r.writeSeccompFilter(dir, spec); err != nil {
 		return fmt.Errorf("bundle of %q: %w", id, err)
 	}
 	b, err := json.Marshal(spec)

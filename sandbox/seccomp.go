@@ -32,7 +32,7 @@ func LoadSeccompProfile(path string, spec *specs.Spec) (*specs.LinuxSeccomp, err
 // writeSeccompFilter compiles spec's seccomp profile into the bundle in
 // dir, where the pod init picks it up (containerinit.ReadSeccompFilter).
 // A spec without a profile leaves no filter file.
-func writeSeccompFilter(dir string, spec *specs.Spec) error {
+func (r *Runtime) writeSeccompFilter(dir string, spec *specs.Spec) error {
 	path := filepath.Join(dir, containerinit.SeccompFilterFile)
 	if spec.Linux == nil || spec.Linux.Seccomp == nil {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
@@ -40,7 +40,7 @@ func writeSeccompFilter(dir string, spec *specs.Spec) error {
 		}
 		return nil
 	}
-	f, err := seccomp.Compile(spec.Linux.Seccomp)
+	f, err := r.seccomp.Compile(spec.Linux.Seccomp)
 	if err != nil {
 		return fmt.Errorf("compile seccomp profile: %w", err)
 	}

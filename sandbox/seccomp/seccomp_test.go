@@ -114,3 +114,70 @@ func TestLoadProfile(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCompileDefault is what RuntimeDefault costs a CreateContainer:
+// resolving the default profile for the spec and compiling it.
+func BenchmarkCompileDefault(b *testing.B) {
+	spec := specWithCaps("CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE")
+	for b.Loop() {
+		p, err := DefaultProfile(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Compile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestCache(t *testing.T) {
+	c := NewCache()
+	p, err := DefaultProfile(specWithCaps("CAP_CHOWN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := DefaultProfile(specWithCaps("CAP_CHOWN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Compile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Errorf("the same profile was compiled twice")
+	}
+	admin, err := DefaultProfile(specWithCaps("CAP_CHOWN", "CAP_SYS_ADMIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Compile(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(d.Program) == string(a.Program) {
+		t.Errorf("a different profile got the cached filter")
+	}
+	if f, err := c.Compile(nil); f != nil || err != nil {
+		t.Errorf("Compile(nil) = %v, %v", f, err)
+	}
+}
+
+// BenchmarkCompileDefaultCached is the same with the cache of cubbyd.
+func BenchmarkCompileDefaultCached(b *testing.B) {
+	spec := specWithCaps("CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE")
+	c := NewCache()
+	for b.Loop() {
+		p, err := DefaultProfile(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Compile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
