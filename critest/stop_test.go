@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -65,8 +66,12 @@ func TestStopKillsEverything(t *testing.T) {
 	cid := createContainer(t, env, podID, pod, cfg)
 	startContainer(t, env, cid)
 	readLogUntil(t, filepath.Join(logDir, "escaper.log"), func(e []framework.LogEntry) bool { return slices.ContainsFunc(e, isLine("started")) })
-	if len(hostProcesses(t, "sleep "+marker)) == 0 {
-		t.Fatalf("the escaping child is not running")
+	// "started" can come before the child has exec'd sleep.
+	err := framework.Poll(framework.Context(t), 20*time.Millisecond, func() (bool, error) {
+		return len(hostProcesses(t, "sleep "+marker)) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("the escaping child is not running: %v", err)
 	}
 	if _, err := env.RuntimeService().StopContainer(t.Context(), &runtimeapi.StopContainerRequest{ContainerId: cid, Timeout: 1}); err != nil {
 		t.Fatalf("StopContainer: %v", err)
