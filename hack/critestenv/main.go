@@ -192,7 +192,7 @@ func run(o options) (err error) {
 	if len(results) == 0 {
 		return fmt.Errorf("critest ran no spec (%v)", runErr)
 	}
-	v := judge(results, ratchet)
+	v := judge(results, ratchet, len(o.critestArgs) > 0)
 	printVerdict(results, v, len(ratchet), time.Since(start))
 	if o.writeRatchet {
 		if err := writeRatchet(o.ratchet, results); err != nil {

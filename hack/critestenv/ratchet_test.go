@@ -47,17 +47,20 @@ func TestJudge(t *testing.T) {
 	for _, tc := range []struct {
 		name                      string
 		ratchet                   []string
+		partial                   bool
 		ok                        bool
 		regressed, missing, newly int
 	}{
-		{"empty list: all passes are new", nil, true, 0, 0, 1},
-		{"listed and passed", []string{"[k8s.io] Image Manager public image should be pulled"}, true, 0, 0, 0},
-		{"listed and failed", []string{"[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec"}, false, 1, 0, 1},
-		{"listed and skipped", []string{"[k8s.io] Windows only on windows"}, false, 1, 0, 1},
-		{"listed and absent", []string{"[k8s.io] Renamed spec"}, false, 0, 1, 1},
+		{"empty list: all passes are new", nil, false, true, 0, 0, 1},
+		{"listed and passed", []string{"[k8s.io] Image Manager public image should be pulled"}, false, true, 0, 0, 0},
+		{"listed and failed", []string{"[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec"}, false, false, 1, 0, 1},
+		{"listed and skipped", []string{"[k8s.io] Windows only on windows"}, false, false, 1, 0, 1},
+		{"listed and absent", []string{"[k8s.io] Renamed spec"}, false, false, 0, 1, 1},
+		{"partial run: skipped and absent are not judged", []string{"[k8s.io] Windows only on windows", "[k8s.io] Renamed spec"}, true, true, 0, 0, 1},
+		{"partial run: a failure still counts", []string{"[k8s.io] Security times out"}, true, false, 1, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := judge(results, tc.ratchet)
+			v := judge(results, tc.ratchet, tc.partial)
 			if v.ok() != tc.ok || len(v.regressed) != tc.regressed || len(v.missing) != tc.missing || len(v.newlyPassing) != tc.newly {
 				t.Errorf("verdict ok=%v regressed=%d missing=%d new=%d, want %v %d %d %d",
 					v.ok(), len(v.regressed), len(v.missing), len(v.newlyPassing), tc.ok, tc.regressed, tc.missing, tc.newly)
