@@ -226,8 +226,8 @@ sleep 3600`}
 }
 
 // TestImageVolumes checks that a path the image declares as a volume is a
-// writable directory in the container, and that a mount at that path
-// replaces it.
+// writable directory in the container, even with a read-only rootfs, and
+// that a mount at that path replaces it.
 func TestImageVolumes(t *testing.T) {
 	env := suite.NewEnv(t)
 	reg := suite.Image(t)
@@ -245,6 +245,12 @@ func TestImageVolumes(t *testing.T) {
 	_, lines := runScript(t, env, podID, pod, logDir, cfg, script)
 	if !slices.Contains(lines, "writable") {
 		t.Errorf("image volume %s is not a writable directory: %q", testimage.Volume, lines)
+	}
+	cfg = containerConfig("imagevol-readonly-rootfs", reg.Ref, "")
+	cfg.Linux.SecurityContext.ReadonlyRootfs = true
+	_, lines = runScript(t, env, podID, pod, logDir, cfg, script+"; touch /other 2>/dev/null || echo root=ro")
+	if !slices.Contains(lines, "writable") || !slices.Contains(lines, "root=ro") {
+		t.Errorf("with a read-only rootfs, image volume %s is not writable or the root is: %q", testimage.Volume, lines)
 	}
 	cfg = containerConfig("imagevol-mounted", reg.Ref, "")
 	cfg.Mounts = []*runtimeapi.Mount{{HostPath: host, ContainerPath: testimage.Volume}}

@@ -92,13 +92,21 @@ func mountOf(path string) (*mountinfo.Info, error) {
 // (Dockerfile VOLUME) in the container's rootfs, resolved inside it, so
 // that the container finds them there and writable, as with containerd.
 // A path already present is left as it is.
-func MakeImageVolumes(rootfs string, volumes []string) error {
+// It returns their host paths (inside the writable layer), resolved
+// inside rootfs, in the order of volumes.
+func MakeImageVolumes(rootfs string, volumes []string) ([]string, error) {
+	paths := make([]string, 0, len(volumes))
 	for _, v := range volumes {
 		if err := pathrs.MkdirAll(rootfs, v, 0o755); err != nil {
-			return fmt.Errorf("create image volume %q: %w", v, err)
+			return nil, fmt.Errorf("create image volume %q: %w", v, err)
 		}
+		p, err := securejoin.SecureJoin(rootfs, v)
+		if err != nil {
+			return nil, fmt.Errorf("resolve image volume %q: %w", v, err)
+		}
+		paths = append(paths, p)
 	}
-	return nil
+	return paths, nil
 }
 
 // ErrImageSubPath means an image volume's sub_path is not in the image.

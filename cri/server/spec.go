@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -55,8 +56,18 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	if err := volumeMounts(spec, cfg.GetMounts(), in.imageVolumes); err != nil {
 		return nil, err
 	}
-	if err := sandbox.MakeImageVolumes(in.rootfs, uncoveredVolumes(in.image.Config.Volumes, cfg.GetMounts())); err != nil {
+	volumes := uncoveredVolumes(in.image.Config.Volumes, cfg.GetMounts())
+	hostPaths, err := sandbox.MakeImageVolumes(in.rootfs, volumes)
+	if err != nil {
 		return nil, err
+	}
+	if spec.Root.Readonly {
+		// A read-only rootfs keeps its image volumes writable (the data
+		// is in the container's writable layer), as with containerd.
+		for i, v := range volumes {
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: path.Clean(v), Type: "bind", Source: hostPaths[i],
+				Options: []string{"rbind", "rprivate", "rw"}})
+		}
 	}
 
 	spec.Linux.CgroupsPath = in.cgroupPath
