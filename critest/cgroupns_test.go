@@ -50,3 +50,20 @@ echo "limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat
 		})
 	}
 }
+
+// TestCgroupNamespaceExec checks that a process exec'd into a container
+// is in the container's cgroup namespace too.
+func TestCgroupNamespaceExec(t *testing.T) {
+	env := suite.NewEnv(t)
+	_, id := runSleeper(t, env, "cgroupns-exec", nil)
+	resp := execSync(t, env, id, 10, "cat", "/proc/self/cgroup")
+	lines := strings.Split(strings.TrimSpace(string(resp.GetStdout())), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatalf("no /proc/self/cgroup lines from the exec'd process")
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("exec'd process /proc/self/cgroup line %q: want the container's namespace root /", l)
+		}
+	}
+}
