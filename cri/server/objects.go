@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -64,6 +65,10 @@ type container struct {
 	// updating serializes resource updates, which rewrite the bundle; it is
 	// not the status lock, so List calls never wait on them.
 	updating sync.Mutex
+
+	// user is who the container's process runs as, from its spec: set at
+	// create, or read from the bundle on first use after a restart.
+	user atomic.Pointer[runtimeapi.ContainerUser]
 
 	mu  sync.Mutex
 	rec store.Container

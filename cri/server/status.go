@@ -14,10 +14,19 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 		network.Reason = "NetworkPluginNotReady"
 		network.Message = err.Error()
 	}
-	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
-		{Type: runtimeapi.RuntimeReady, Status: true},
-		network,
-	}}}, nil
+	return &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+			{Type: runtimeapi.RuntimeReady, Status: true},
+			network,
+		}},
+		// supplemental_groups_policy Strict is honoured (see containerUser).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		// The one (default) handler; recursive_read_only mounts work
+		// (mount_setattr, Linux 5.12).
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true},
+		}},
+	}, nil
 }
 
 // RuntimeConfig reports the cgroup driver: cubby manages cgroupfs paths.

@@ -30,6 +30,9 @@ type StartOptions struct {
 	ID string
 	// Spec is the complete OCI runtime spec for this container.
 	Spec *specs.Spec
+	// Seccomp is Spec.Linux.Seccomp compiled (see ReadSeccompFilter); it
+	// is required when the spec has a seccomp profile.
+	Seccomp *SeccompFilter
 	// InitPath is the binary to re-exec, default DefaultInitPath.
 	InitPath string
 	// InitArgs is its argv, default DefaultInitArgs().
@@ -59,6 +62,9 @@ type StartOptions struct {
 // attribute its exit status.
 func Start(opts StartOptions) (pid int, err error) {
 	if err := validateSpec(opts.Spec); err != nil {
+		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+	}
+	if err := validateSeccomp(opts.Spec, opts.Seccomp); err != nil {
 		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
 	}
 	cloneFlags, err := namespaceCloneFlags(opts.Spec.Linux)
@@ -149,6 +155,13 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 				return 0, fmt.Errorf("join pid namespace %q: %w", ns.Path, errors.ErrUnsupported)
 			}
 			flags |= unix.CLONE_NEWPID
+		case specs.CgroupNamespace:
+			// Not a clone flag: the namespace's root is the cgroup the
+			// child is in when it is made, so the init stage unshares it
+			// once the parent has moved it into the container's cgroup.
+			if ns.Path != "" {
+				return 0, fmt.Errorf("join cgroup namespace %q: %w", ns.Path, errors.ErrUnsupported)
+			}
 		default:
 			return 0, fmt.Errorf("%s namespace: %w", ns.Type, errors.ErrUnsupported)
 		}
@@ -158,7 +171,7 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 
 // runParent is the parent's half of the sync protocol drawn in sync.go.
 func runParent(p *syncPipe, pid int, opts StartOptions, onTerminal func() error) error {
-	if err := p.send(message{Type: msgSpec, Spec: opts.Spec}); err != nil {
+	if err := p.send(message{Type: msgSpec, Spec: opts.Spec, Seccomp: opts.Seccomp}); err != nil {
 		return err
 	}
 	return finishParent(p, pid, opts.CgroupProcsFiles, onTerminal)
@@ -254,6 +267,18 @@ func validateSpec(s *specs.Spec) error {
 		return fmt.Errorf("%w: no process args", ErrInvalidSpec)
 	}
 	return nil
+}
+
+// validateSeccomp checks that a spec with a seccomp profile comes with its
+// compiled filter: a container never runs unconfined by accident.
+func validateSeccomp(s *specs.Spec, f *SeccompFilter) error {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return nil
+	}
+	if f == nil {
+		return fmt.Errorf("%w: the spec has a seccomp profile but no compiled filter", ErrInvalidSpec)
+	}
+	return f.Validate()
 }
 
 // writeFile writes data to an existing file (cgroup and proc files: no

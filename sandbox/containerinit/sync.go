@@ -18,7 +18,7 @@ import (
 //	  --------------                               ------------
 //	  fork + exec  /proc/self/exe init
 //	  (CLONE_NEWNS|CLONE_NEWPID) --------------->  starts, locks its OS thread
-//	                     [msgSpec: OCI spec] --->  decodes the spec
+//	    [msgSpec: OCI spec, seccomp filter] --->  decodes the spec
 //	  write pid to every cgroup.procs
 //	                       [msgCgroupJoined] --->  runs every setup step
 //	                                               (mounts, devices, pivot_root,
@@ -67,6 +67,8 @@ type message struct {
 	Error *InitError  `json:"error,omitempty"`
 	// Exec is the process of an exec (msgSpec of an exec only).
 	Exec *execProcess `json:"exec,omitempty"`
+	// Seccomp is the compiled filter of Spec.Linux.Seccomp, with msgSpec.
+	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
 	// Join lists the namespaces the exec stage enters (msgSpec of an
 	// exec only), each an fd the child inherited.
 	Join []namespaceFd `json:"join,omitempty"`
@@ -88,16 +90,17 @@ func newSyncPipe(rw io.ReadWriter) *syncPipe {
 // stages would otherwise pay to send exec-ready, and the exec stage to
 // read its process.
 type liteMessage struct {
-	Type  msgType       `json:"type"`
-	Error *InitError    `json:"error,omitempty"`
-	Exec  *execProcess  `json:"exec,omitempty"`
-	Join  []namespaceFd `json:"join,omitempty"`
+	Type    msgType        `json:"type"`
+	Error   *InitError     `json:"error,omitempty"`
+	Exec    *execProcess   `json:"exec,omitempty"`
+	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
+	Join    []namespaceFd  `json:"join,omitempty"`
 }
 
 func (p *syncPipe) send(m message) error {
 	var v any = m
 	if m.Spec == nil {
-		v = liteMessage{Type: m.Type, Error: m.Error, Exec: m.Exec, Join: m.Join}
+		v = liteMessage{Type: m.Type, Error: m.Error, Exec: m.Exec, Seccomp: m.Seccomp, Join: m.Join}
 	}
 	if err := p.enc.Encode(v); err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)

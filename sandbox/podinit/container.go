@@ -56,6 +56,10 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		return 0, 0, err
 	}
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+	}
 	logf, err := openLog(req.LogPath)
 	if err != nil {
 		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
@@ -66,8 +70,12 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 
-	// The lock is held across the start so that the reaper cannot see the
-	// child's exit before the child is registered.
+	// The reaper must not reap the child before it is registered (and its
+	// host pid found among our children): it waits on reapMu, held from
+	// before the fork until the registration. s.mu is held across the
+	// start too, so no other start or kill sees a half-made container.
+	s.reapMu.RLock()
+	defer s.reapMu.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -84,6 +92,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
+		Seccomp:          filter,
 		Stdin:            cio.child[0],
 		Stdout:           cio.child[1],
 		Stderr:           cio.child[2],
@@ -96,8 +105,8 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		cio.closeParent()
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
-	// The reaper cannot have reaped the child yet (s.mu is held), so even a
-	// container that already exited is still there to be found.
+	// The reaper cannot have reaped the child yet (reapMu is held), so
+	// even a container that already exited is still there to be found.
 	startedAt = time.Now().UnixNano()
 	hostPid, err = findHostPid(pid)
 	if err != nil {

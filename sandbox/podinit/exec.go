@@ -52,6 +52,11 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	process.Args = req.Args
 	process.Terminal = req.Tty
 	spec.Process = &process
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
+		return
+	}
 
 	defer func() {
 		if pidNS != nil {
@@ -77,6 +82,7 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	_, err = containerinit.Exec(containerinit.ExecOptions{
 		ID:               req.ID,
 		Spec:             &spec,
+		Seccomp:          filter,
 		PID:              pidNS,
 		Join:             join,
 		Stdin:            io.child[0],
