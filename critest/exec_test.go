@@ -1,6 +1,8 @@
 package critest
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +49,8 @@ func TestExecSync(t *testing.T) {
 	_, id := runSleeper(t, env, "execsync", func(c *runtimeapi.ContainerConfig) {
 		c.WorkingDir = "/srv/work"
 		c.Envs = []*runtimeapi.KeyValue{{Key: "FOO", Value: []byte("bar baz")}}
+		c.Linux.SecurityContext.NoNewPrivs = true
+		c.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{DropCapabilities: []string{"NET_RAW"}}
 	})
 
 	resp := execSync(t, env, id, 0, "sh", "-c", "echo out; echo err >&2; echo more; exit 3")
@@ -64,6 +68,27 @@ func TestExecSync(t *testing.T) {
 	want := "FOO=bar baz\n/srv/work\nsleep 4242 \n0\nno-host-root\n"
 	if got := string(resp.GetStdout()); got != want || resp.GetExitCode() != 0 {
 		t.Errorf("exec sees %q (exit %d), want %q", got, resp.GetExitCode(), want)
+	}
+
+	// The exec'd process is set up exactly like the container's own
+	// (PID 1 of its pid namespace): namespaces, cgroups, credentials,
+	// capabilities, no_new_privs and seccomp mode.
+	resp = execSync(t, env, id, 10, "sh", "-c", `
+for p in self 1; do
+  echo "== $p"
+  for ns in mnt pid net ipc uts cgroup; do readlink /proc/$p/ns/$ns; done
+  cat /proc/$p/cgroup
+  grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/$p/status
+done`)
+	parts := strings.Split(string(resp.GetStdout()), "== ")
+	if len(parts) != 3 || !strings.HasPrefix(parts[1], "self\n") || !strings.HasPrefix(parts[2], "1\n") {
+		t.Fatalf("unexpected output %q (stderr %q)", resp.GetStdout(), resp.GetStderr())
+	}
+	if !strings.Contains(parts[1], "NoNewPrivs:\t1") {
+		t.Errorf("exec in a no_new_privs container: %q", parts[1])
+	}
+	if self, one := strings.TrimPrefix(parts[1], "self\n"), strings.TrimPrefix(parts[2], "1\n"); self != one {
+		t.Errorf("the exec'd process differs from the container's:\nexec:\n%s\ncontainer:\n%s", self, one)
 	}
 
 	// Large output comes back whole.
@@ -147,5 +172,47 @@ func TestExecNonRootUser(t *testing.T) {
 	}
 	if !strings.HasSuffix(lines[3], "0000000000000000") {
 		t.Errorf("exec as a non-root user has effective capabilities: %q", lines[3])
+	}
+}
+
+// TestExecSyncConcurrent runs many execs at once in two containers of a
+// pod, as kubelet's probes do: every one returns its own output and exit
+// code.
+func TestExecSyncConcurrent(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	pod := podConfig("execconc", t.TempDir())
+	podID := runPod(t, env, pod)
+	var ids []string
+	for _, name := range []string{"a", "b"} {
+		id := createContainer(t, env, podID, pod, containerConfig(name, reg.Ref, "", "sleep", "4242"))
+		startContainer(t, env, id)
+		ids = append(ids, id)
+	}
+	const n = 40
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			id := ids[i%len(ids)]
+			resp, err := env.RuntimeService().ExecSync(framework.Context(t), &runtimeapi.ExecSyncRequest{
+				ContainerId: id,
+				Cmd:         []string{"sh", "-c", "echo out-$0; echo err-$0 >&2; exit $(($0 % 7))", strconv.Itoa(i)},
+				Timeout:     30,
+			})
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("exec %d: %w", i, err)
+			case string(resp.GetStdout()) != fmt.Sprintf("out-%d\n", i) || string(resp.GetStderr()) != fmt.Sprintf("err-%d\n", i) || resp.GetExitCode() != int32(i%7):
+				errs <- fmt.Errorf("exec %d: stdout %q stderr %q exit %d", i, resp.GetStdout(), resp.GetStderr(), resp.GetExitCode())
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

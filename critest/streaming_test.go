@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -229,5 +230,49 @@ func TestPortForward(t *testing.T) {
 
 	if _, err := env.RuntimeService().PortForward(framework.Context(t), &runtimeapi.PortForwardRequest{PodSandboxId: "no-such-pod"}); status.Code(err) != codes.NotFound {
 		t.Errorf("PortForward to an unknown pod: %v, want NotFound", err)
+	}
+}
+
+// TestAttachTerminal checks attach to a container created with a
+// terminal: the terminal is the container's own (/dev/pts/N inside), the
+// client's input reaches the container, its output comes back and goes to
+// the log.
+func TestAttachTerminal(t *testing.T) {
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	logDir := t.TempDir()
+	pod := podConfig("attachtty", logDir)
+	podID := runPod(t, env, pod)
+	ccfg := containerConfig("tty", reg.Ref, "tty.log", "sh", "-c", `tty; read x; echo "got-$x"; sleep 1`)
+	ccfg.Stdin, ccfg.Tty = true, true
+	id := createContainer(t, env, podID, pod, ccfg)
+	startContainer(t, env, id)
+
+	resp, err := env.RuntimeService().Attach(framework.Context(t), &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Tty: true})
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_, _ = io.WriteString(inW, "hello\n")
+	}()
+	var out lockedBuffer
+	sizes := make(chan framework.TerminalSize)
+	close(sizes)
+	if err := framework.Stream(framework.Context(t), resp.GetUrl(), framework.StreamOptions{Stdin: inR, Stdout: &out, Tty: true, Resize: sizes}); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if !strings.Contains(out.String(), "got-hello") {
+		st, _ := containerStatus(t, env, id, false)
+		t.Fatalf("attach output %q lacks got-hello; container %s exit %d", out.String(), st.GetState(), st.GetExitCode())
+	}
+	entries := readLogUntil(t, filepath.Join(logDir, "tty.log"), func(e []framework.LogEntry) bool {
+		return strings.Contains(strings.Join(contents(e), "\n"), "got-hello")
+	})
+	if log := strings.Join(contents(entries), "\n"); !strings.Contains(log, "stdout /dev/pts/") {
+		t.Errorf("the container's terminal is not its own /dev/pts: log %q", log)
 	}
 }

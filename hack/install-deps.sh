@@ -12,6 +12,9 @@ packages=(
 	iproute2                    # ip: tests inspect links and addresses
 	util-linux                  # nsenter: tests look inside pod network namespaces; ipcs/ipcmk for critest
 	procps                      # pgrep, copied into critest's busybox stand-in
+	libseccomp-dev              # cubbyd compiles seccomp profiles with libseccomp (cgo)
+	pkg-config                  # finds libseccomp for cgo
+	gcc                         # cgo
 )
 
 missing=()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
@@ -115,10 +116,10 @@ func (s *Store) MountSnapshot(containerID, target string) error {
 	if top, ok, err := topMount(target); err != nil {
 		return fmt.Errorf("mount snapshot %q: %w", containerID, err)
 	} else if ok {
-		if top.fstype == "overlay" && hasOption(top.options, "upperdir="+s.upperDir(containerID)) {
+		if top.FSType == "overlay" && hasOption(top.VFSOptions, "upperdir="+s.upperDir(containerID)) {
 			return nil
 		}
-		return fmt.Errorf("mount snapshot %q: %w: %s is mounted at %q", containerID, ErrAlreadyExists, top.fstype, target)
+		return fmt.Errorf("mount snapshot %q: %w: %s is mounted at %q", containerID, ErrAlreadyExists, top.FSType, target)
 	}
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount snapshot %q at %q: %w", containerID, target, err)
@@ -151,17 +152,12 @@ func (s *Store) overlayOptions(id string, links []string) (string, error) {
 }
 
 // topMount returns the last (topmost) mount at target.
-func topMount(target string) (mountEntry, bool, error) {
-	mounts, err := readMountinfo()
-	if err != nil {
-		return mountEntry{}, false, err
+func topMount(target string) (*mountinfo.Info, bool, error) {
+	mounts, err := mountsWhere(func(m *mountinfo.Info) bool { return m.Mountpoint == target })
+	if err != nil || len(mounts) == 0 {
+		return nil, false, err
 	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if mounts[i].target == target {
-			return mounts[i], true, nil
-		}
-	}
-	return mountEntry{}, false, nil
+	return mounts[len(mounts)-1], true, nil
 }
 
 // UnmountSnapshot unmounts whatever is mounted at target (all stacked
@@ -231,15 +227,10 @@ func (s *Store) RemoveSnapshot(containerID string) error {
 // isMounted reports whether an overlay with the snapshot's upper dir is
 // mounted anywhere in this mount namespace.
 func (s *Store) isMounted(id string) (bool, error) {
-	mounts, err := readMountinfo()
+	opt := "upperdir=" + s.upperDir(id)
+	mounts, err := mountsWhere(func(m *mountinfo.Info) bool { return m.FSType == "overlay" && hasOption(m.VFSOptions, opt) })
 	if err != nil {
 		return false, err
 	}
-	opt := "upperdir=" + s.upperDir(id)
-	for _, m := range mounts {
-		if m.fstype == "overlay" && hasOption(m.options, opt) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(mounts) > 0, nil
 }

@@ -147,17 +147,3 @@ func TestOverlayOptionsFitPage(t *testing.T) {
 		t.Errorf("overlayOptions accepted an unnamed layer")
 	}
 }
-
-func TestParseMountinfoLine(t *testing.T) {
-	line := `36 35 98:0 /mnt1 /mnt/with\040space rw,noatime master:1 - overlay overlay rw,lowerdir=/a:/b,upperdir=/u,workdir=/w`
-	e, err := parseMountinfoLine(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.target != "/mnt/with space" || e.fstype != "overlay" || !hasOption(e.options, "upperdir=/u") {
-		t.Errorf("parsed %+v", e)
-	}
-	if _, err := parseMountinfoLine("garbage"); err == nil {
-		t.Error("malformed line accepted")
-	}
-}

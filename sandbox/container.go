@@ -47,11 +47,16 @@ func unmountFile(path string) error {
 	return nil
 }
 
-// WriteBundle stores spec as container id's bundle, atomically.
+// WriteBundle stores spec as container id's bundle, atomically, with its
+// seccomp profile compiled next to it (an invalid profile fails here, at
+// create time, wrapping ErrInvalidSeccompProfile).
 func (r *Runtime) WriteBundle(id string, spec *specs.Spec) error {
 	dir := r.ContainerDir(id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bundle of %q: %w", id, err)
+	}
+	if err := r.writeSeccompFilter(dir, spec); err != nil {
+		return fmt.Errorf("bundle of %q: %w", id, err)
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {

@@ -11,10 +11,12 @@
 //	<state>/pods/<pod id>/ns/{net,ipc,uts,pid}     bind-mounted namespace files (those the pod has of its own)
 //	<state>/pods/<pod id>/containers/<id>/exit.json exit records, written by the pod init
 //	<state>/containers/<id>/config.json            OCI spec (the bundle)
+//	<state>/containers/<id>/seccomp.json           its seccomp profile, compiled to BPF
 //	<state>/containers/<id>/rootfs                 rootfs mount point
 //	<state>/containers/<id>/pidns                  the container's own pid namespace, bind-mounted by the pod init (pid mode TARGET joins it)
 //
 // Subpackages run elsewhere: podinit in cubby-pod, containerinit in the
 // container init stage, control is the protocol between them and cubbyd,
-// crilog the log format.
+// crilog the log format, seccomp the profile compiler (cubbyd only: it
+// links libseccomp).
 package sandbox

@@ -48,7 +48,6 @@ func (r *Runtime) Exec(ctx context.Context, podID, id string, opts ExecOptions) 
 	s, err := control.Open(ctx, control.SocketPath(r.PodDir(podID)), control.Request{
 		Op:               control.OpExec,
 		ID:               id,
-		Bundle:           r.ContainerDir(id),
 		Args:             opts.Args,
 		Tty:              opts.Tty,
 		Stdin:            opts.Stdin,

@@ -17,12 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cubby/sandbox/control"
+	"cubby/sandbox/seccomp"
 )
 
 // Runtime starts pod inits and containers under one state directory.
 type Runtime struct {
 	stateDir  string
 	podBinary string
+	seccomp   *seccomp.Cache
 }
 
 // New returns a Runtime keeping its runtime state under stateDir and starting
@@ -36,7 +38,7 @@ func New(stateDir, podBinary string) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	return &Runtime{stateDir: stateDir, podBinary: podBinary}, nil
+	return &Runtime{stateDir: stateDir, podBinary: podBinary, seccomp: seccomp.NewCache()}, nil
 }
 
 // PodDir is the state directory of pod id.

@@ -1,15 +1,15 @@
 package sandbox
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
+	"slices"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -17,110 +17,89 @@ import (
 // container's /etc/passwd or /etc/group.
 var ErrUnknownUser = errors.New("unknown user or group")
 
+// maxDBSize bounds how much of an image's /etc/passwd or /etc/group is read.
+const maxDBSize = 16 << 20
+
+// UserOptions says how ResolveUser picks the supplementary groups.
+type UserOptions struct {
+	// Extra are supplementary groups to add (the pod's
+	// supplemental_groups).
+	Extra []uint32
+	// Strict leaves out the user's memberships in the image's /etc/group
+	// (supplemental_groups_policy Strict); by default they are merged.
+	Strict bool
+}
+
+// ResolvedUser is who a container runs as.
+type ResolvedUser struct {
+	specs.User
+	// Home is the user's home directory from /etc/passwd, "/" if unknown.
+	Home string
+}
+
 // ResolveUser turns a user as images and pods name it — "uid", "name",
 // "uid:gid", "name:group", "uid:group" — into the ids the container runs
 // with, looking names up in the container's own /etc/passwd and /etc/group
-// (resolved inside rootfs). The supplementary groups are the user's
-// memberships in /etc/group plus extra.
-func ResolveUser(rootfs, user string, extra []uint32) (specs.User, error) {
-	name, group, hasGroup := strings.Cut(user, ":")
-	if name == "" {
-		name = "0"
-	}
-	passwd, err := readEntries(rootfs, "/etc/passwd")
+// (resolved inside rootfs) with github.com/moby/sys/user, as runc does. A
+// numeric uid need not be in /etc/passwd; its primary group is then 0.
+// The supplementary groups are the primary group, the user's memberships in
+// /etc/group (unless opts.Strict) and opts.Extra.
+func ResolveUser(rootfs, spec string, opts UserOptions) (ResolvedUser, error) {
+	passwd, err := readDB(rootfs, "/etc/passwd")
 	if err != nil {
-		return specs.User{}, err
+		return ResolvedUser{}, err
 	}
-	groups, err := readEntries(rootfs, "/etc/group")
+	group, err := readDB(rootfs, "/etc/group")
 	if err != nil {
-		return specs.User{}, err
+		return ResolvedUser{}, err
 	}
-
-	var u specs.User
-	userName := ""
-	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
-		u.UID = uint32(uid)
-		// A numeric uid runs even if /etc/passwd does not know it; its
-		// primary group is the passwd entry's, else 0.
-		for _, e := range passwd {
-			if len(e) > 3 && e[2] == name {
-				userName = e[0]
-				if gid, err := strconv.ParseUint(e[3], 10, 32); err == nil {
-					u.GID = uint32(gid)
-				}
-				break
-			}
+	eu, err := user.GetExecUser(spec, &user.ExecUser{Home: "/"}, reader(passwd), reader(group))
+	if err != nil {
+		if errors.Is(err, user.ErrNoPasswdEntries) || errors.Is(err, user.ErrNoGroupEntries) {
+			return ResolvedUser{}, fmt.Errorf("%w: %v", ErrUnknownUser, err)
 		}
-	} else {
-		found := false
-		for _, e := range passwd {
-			if len(e) > 3 && e[0] == name {
-				uid, err1 := strconv.ParseUint(e[2], 10, 32)
-				gid, err2 := strconv.ParseUint(e[3], 10, 32)
-				if err1 != nil || err2 != nil {
-					return specs.User{}, fmt.Errorf("bad /etc/passwd entry for %q", name)
-				}
-				u.UID, u.GID, userName, found = uint32(uid), uint32(gid), name, true
-				break
-			}
-		}
-		if !found {
-			return specs.User{}, fmt.Errorf("user %q: %w", name, ErrUnknownUser)
+		return ResolvedUser{}, fmt.Errorf("user %q: %w", spec, err)
+	}
+	// The primary group is a supplementary group too, as containerd makes
+	// it: a process that changes its gid keeps it.
+	out := ResolvedUser{User: specs.User{UID: uint32(eu.Uid), GID: uint32(eu.Gid), AdditionalGids: []uint32{uint32(eu.Gid)}}, Home: eu.Home}
+	add := func(gid uint32) {
+		if !slices.Contains(out.AdditionalGids, gid) {
+			out.AdditionalGids = append(out.AdditionalGids, gid)
 		}
 	}
-	if hasGroup {
-		gid, err := lookupGroup(groups, group)
-		if err != nil {
-			return specs.User{}, err
-		}
-		u.GID = gid
-	}
-
-	seen := map[uint32]bool{u.GID: true}
-	if userName != "" {
-		for _, e := range groups {
-			if len(e) < 4 {
-				continue
-			}
-			for _, member := range strings.Split(e[3], ",") {
-				if member != userName {
-					continue
-				}
-				if gid, err := strconv.ParseUint(e[2], 10, 32); err == nil && !seen[uint32(gid)] {
-					seen[uint32(gid)] = true
-					u.AdditionalGids = append(u.AdditionalGids, uint32(gid))
-				}
-			}
-		}
-	}
-	for _, gid := range extra {
-		if !seen[gid] {
-			seen[gid] = true
-			u.AdditionalGids = append(u.AdditionalGids, gid)
-		}
-	}
-	return u, nil
-}
-
-func lookupGroup(groups [][]string, group string) (uint32, error) {
-	if gid, err := strconv.ParseUint(group, 10, 32); err == nil {
-		return uint32(gid), nil
-	}
-	for _, e := range groups {
-		if len(e) > 2 && e[0] == group {
-			gid, err := strconv.ParseUint(e[2], 10, 32)
+	if !opts.Strict && passwd != nil && group != nil {
+		// Memberships count whether or not the group was given
+		// explicitly (GetExecUser only lists them for "user" alone).
+		users, err := user.ParsePasswdFilter(bytes.NewReader(passwd), func(u user.User) bool { return u.Uid == eu.Uid })
+		if err == nil && len(users) > 0 {
+			name := users[0].Name
+			groups, err := user.ParseGroupFilter(bytes.NewReader(group), func(g user.Group) bool { return slices.Contains(g.List, name) })
 			if err != nil {
-				return 0, fmt.Errorf("bad /etc/group entry for %q", group)
+				return ResolvedUser{}, fmt.Errorf("read groups of %q: %w", name, err)
 			}
-			return uint32(gid), nil
+			for _, g := range groups {
+				add(uint32(g.Gid))
+			}
 		}
 	}
-	return 0, fmt.Errorf("group %q: %w", group, ErrUnknownUser)
+	for _, gid := range opts.Extra {
+		add(gid)
+	}
+	return out, nil
 }
 
-// readEntries reads a colon-separated database (passwd, group) from inside
-// rootfs. A missing file is an empty database.
-func readEntries(rootfs, name string) ([][]string, error) {
+// reader is nil (no database) for a missing file.
+func reader(b []byte) io.Reader {
+	if b == nil {
+		return nil
+	}
+	return bytes.NewReader(b)
+}
+
+// readDB reads a database file (passwd, group) from inside rootfs; a
+// missing file is nil.
+func readDB(rootfs, name string) ([]byte, error) {
 	path, err := securejoin.SecureJoin(rootfs, name)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s in rootfs: %w", name, err)
@@ -133,14 +112,12 @@ func readEntries(rootfs, name string) ([][]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var out [][]string
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
+	b, err := io.ReadAll(io.LimitReader(f, maxDBSize))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	return out, sc.Err()
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
 }

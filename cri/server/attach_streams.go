@@ -15,7 +15,7 @@ import (
 // when the container exits, the client goes away, or the client's stdin
 // ends: then the container's stdin is closed if the container is
 // stdin_once (without a terminal, like containerd), else the client is
-// just detached.
+// just detached. A container created without stdin ignores the client's.
 func (s *Server) attach(ctx context.Context, id string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
 	c, rec, err := s.runningContainer(id)
 	if err != nil {
@@ -31,11 +31,11 @@ func (s *Server) attach(ctx context.Context, id string, in io.Reader, out, errOu
 	if a.Terminal != nil {
 		go resizeLoop(a.Terminal, resize)
 	}
-	if in != nil {
-		dst := a.Stdin
-		if a.Terminal != nil {
-			dst = a.Terminal
-		}
+	dst := a.Stdin
+	if a.Terminal != nil {
+		dst = a.Terminal
+	}
+	if in != nil && dst != nil { // a container without stdin takes no input
 		go func() {
 			_, _ = io.Copy(dst, in)
 			if c.config.GetStdinOnce() && !tty {

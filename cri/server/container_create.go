@@ -113,13 +113,21 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 	}
 	undo.push("rootfs mount", func(context.Context) error { return s.images.UnmountSnapshot(rootfsPath) })
 	steps.done("mount")
-	spec, err := s.containerSpec(specInput{pod: p, config: c.config, image: img, rootfs: rootfsPath, cgroupPath: c.status().CgroupPath})
+	vols, err := s.prepareImageVolumes(c.id, c.config, &undo)
+	if err != nil {
+		return err
+	}
+	spec, err := s.containerSpec(specInput{pod: p, config: c.config, image: img, rootfs: rootfsPath, cgroupPath: c.status().CgroupPath, imageVolumes: vols})
 	if err != nil {
 		return err
 	}
 	steps.done("spec")
 	defer steps.done("bundle")
-	return s.rt.WriteBundle(c.id, spec)
+	if err := s.rt.WriteBundle(c.id, spec); err != nil {
+		return err
+	}
+	c.user.Store(containerUserStatus(spec))
+	return nil
 }
 
 func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {

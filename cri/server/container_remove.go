@@ -38,6 +38,9 @@ func (s *Server) removeContainer(ctx context.Context, c *container) error {
 	if err := s.images.RemoveSnapshot(c.id); err != nil {
 		return err
 	}
+	if err := s.removeImageVolumes(c); err != nil {
+		return err
+	}
 	if err := s.rt.RemoveContainer(rec.PodID, c.id); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/cri/store"
@@ -32,10 +33,12 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 		Message:     rec.Message,
 		Labels:      c.config.GetLabels(),
 		Annotations: c.config.GetAnnotations(),
-		Mounts:      c.config.GetMounts(),
+		Mounts:      s.statusMounts(c),
 		LogPath:     rec.LogPath,
 		Resources:   &runtimeapi.ContainerResources{Linux: resources(c, rec)},
 	}
+	st.User = s.userStatus(c)
+	st.StopSignal = criSignal(stopSignal(c))
 	if img, err := s.images.Get(rec.ImageID); err == nil && len(img.RepoDigests) > 0 {
 		st.ImageRef = img.RepoDigests[0]
 	}
@@ -83,4 +86,32 @@ func (s *Server) containerInfo(c *container, rec store.Container) (map[string]st
 		return nil, fmt.Errorf("encode container info: %w", err)
 	}
 	return map[string]string{"info": string(b)}, nil
+}
+
+// userStatus is the user the container runs as, nil if its bundle is gone.
+func (s *Server) userStatus(c *container) *runtimeapi.ContainerUser {
+	if u := c.user.Load(); u != nil {
+		return u
+	}
+	spec, err := s.rt.ReadBundle(c.id)
+	if err != nil {
+		return nil
+	}
+	u := containerUserStatus(spec)
+	c.user.Store(u)
+	return u
+}
+
+// containerUserStatus reports spec's process user the CRI way.
+func containerUserStatus(spec *specs.Spec) *runtimeapi.ContainerUser {
+	if spec.Process == nil {
+		return nil
+	}
+	u := spec.Process.User
+	out := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+	// The spec's supplementary groups include the primary group.
+	for _, g := range u.AdditionalGids {
+		out.SupplementalGroups = append(out.SupplementalGroups, int64(g))
+	}
+	return &runtimeapi.ContainerUser{Linux: out}
 }

@@ -76,8 +76,14 @@ func (s *Server) signal(ctx context.Context, c *container, sig syscall.Signal) e
 	return err
 }
 
-// stopSignal is the image's STOPSIGNAL ("SIGQUIT", "QUIT" or "3"), else SIGTERM.
+// stopSignal is the config's stop_signal, else the image's STOPSIGNAL
+// ("SIGQUIT", "QUIT" or "3"), else SIGTERM.
 func stopSignal(c *container) syscall.Signal {
+	if sig := c.config.GetStopSignal(); sig != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		if n := unix.SignalNum(strings.TrimPrefix(sig.String(), "SIGNAL_")); n != 0 {
+			return n
+		}
+	}
 	name := strings.ToUpper(c.status().StopSignal)
 	if name == "" {
 		return syscall.SIGTERM
@@ -92,4 +98,10 @@ func stopSignal(c *container) syscall.Signal {
 		return sig
 	}
 	return syscall.SIGTERM
+}
+
+// criSignal names sig the CRI way (SIGNAL_SIGTERM); SIGNAL_RUNTIME_DEFAULT when
+// the CRI has no name for it.
+func criSignal(sig syscall.Signal) runtimeapi.Signal {
+	return runtimeapi.Signal(runtimeapi.Signal_value["SIGNAL_"+unix.SignalName(sig)])
 }

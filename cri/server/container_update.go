@@ -51,9 +51,13 @@ func (s *Server) UpdateContainerResources(ctx context.Context, r *runtimeapi.Upd
 	if err != nil {
 		return nil, err
 	}
-	spec.Linux.Resources = linuxResources(r.GetLinux())
+	spec.Linux.Resources = withDeviceRules(linuxResources(r.GetLinux()), spec.Linux.Resources)
 	if rec.State == store.ContainerRunning {
-		if err := s.cgroups.Update(rec.CgroupPath, spec.Linux.Resources); err != nil {
+		// The device rules do not change; rewriting them would start
+		// with "deny all" and fail the container's opens meanwhile.
+		live := *spec.Linux.Resources
+		live.Devices = nil
+		if err := s.cgroups.Update(rec.CgroupPath, &live); err != nil {
 			return nil, fmt.Errorf("update cgroup of container %q: %w", c.id, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"cubby/rootfs"
+	"cubby/sandbox"
 )
 
 // Sentinel errors of the CRI layer; toStatus maps them to gRPC codes.
@@ -31,7 +32,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, errNotFound), errors.Is(err, rootfs.ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, errInvalidArgument), errors.Is(err, rootfs.ErrInvalidReference), errors.Is(err, rootfs.ErrInvalidArgument):
+	case errors.Is(err, errInvalidArgument), errors.Is(err, rootfs.ErrInvalidReference), errors.Is(err, rootfs.ErrInvalidArgument),
+		errors.Is(err, sandbox.ErrInvalidSeccompProfile):
 		code = codes.InvalidArgument
 	case errors.Is(err, rootfs.ErrUnauthenticated):
 		code = codes.Unauthenticated

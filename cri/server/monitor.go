@@ -20,7 +20,7 @@ func (s *Server) monitor(c *container) {
 		for {
 			exit, err := s.rt.WaitContainer(s.ctx, podID, c.id)
 			if err == nil {
-				s.recordExit(c, exit)
+				s.finishExit(c, exit)
 				return
 			}
 			if s.ctx.Err() != nil {
@@ -53,10 +53,29 @@ func (s *Server) settleExit(c *container) {
 		s.log.Warn("container exit not recorded; it died with its pod", "container", c.id, "error", err)
 		exit = sandbox.Exit{Pid: rec.Pid, Code: 137, Signal: 9, FinishedAt: time.Now().UnixNano()}
 	}
-	s.recordExit(c, exit)
+	s.finishExit(c, exit)
 }
 
-func (s *Server) recordExit(c *container, exit sandbox.Exit) {
+// finishExit ends what is left of container c once its process has
+// exited (children that left its process group, or its pid namespace when
+// it shares the pod's: nothing of it survives), asks its memory cgroup
+// whether the OOM killer struck, and records the exit.
+func (s *Server) finishExit(c *container, exit sandbox.Exit) {
+	path := c.status().CgroupPath
+	oom, err := s.cgroups.OOMKills(path)
+	if err != nil {
+		s.log.Warn("read oom kills of container", "container", c.id, "error", err)
+	}
+	if err := s.cgroups.KillAll(path); err != nil {
+		s.log.Warn("kill what is left of container", "container", c.id, "error", err)
+	}
+	s.recordExit(c, exit, oom > 0)
+}
+
+// recordExit records c's exit. Reason is as containerd gives it:
+// OOMKilled when the OOM killer killed one of its processes (the main one or
+// a child), else Completed for status 0 and Error otherwise.
+func (s *Server) recordExit(c *container, exit sandbox.Exit, oomKilled bool) {
 	err := c.update(s.db, func(r *store.Container) {
 		if r.State == store.ContainerExited {
 			return
@@ -64,9 +83,13 @@ func (s *Server) recordExit(c *container, exit sandbox.Exit) {
 		r.State = store.ContainerExited
 		r.ExitCode = exit.Code
 		r.FinishedAt = exit.FinishedAt
-		r.Reason = "Completed"
-		if exit.Code != 0 {
+		switch {
+		case oomKilled:
+			r.Reason = "OOMKilled"
+		case exit.Code != 0:
 			r.Reason = "Error"
+		default:
+			r.Reason = "Completed"
 		}
 	})
 	if err != nil {

@@ -69,6 +69,10 @@ type container struct {
 	// not the status lock, so List calls never wait on them.
 	updating sync.Mutex
 
+	// user is who the container's process runs as, from its spec: set at
+	// create, or read from the bundle on first use after a restart.
+	user atomic.Pointer[runtimeapi.ContainerUser]
+
 	mu  sync.Mutex
 	rec store.Container
 }

@@ -1,8 +1,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
-	"slices"
+	"path"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,6 +21,8 @@ type specInput struct {
 	image      rootfs.Image
 	rootfs     string // mounted rootfs on the host
 	cgroupPath string
+	// imageVolumes are the prepared image mounts, by index in the config.
+	imageVolumes map[int]imageVolume
 }
 
 // containerSpec maps a CRI container config, its image and its pod to the
@@ -45,28 +48,33 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	if err := s.containerNamespaces(spec, in.pod, sc.GetNamespaceOptions()); err != nil {
 		return nil, err
 	}
-	user, err := containerUser(in.rootfs, sc, in.image.Config.User)
-	if err != nil {
-		return nil, err
-	}
-	spec.Process.User = user
-	spec.Root.Readonly = sc.GetReadonlyRootfs()
-	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
-	if err := applyCapabilities(spec.Process.Capabilities, sc.GetCapabilities()); err != nil {
+	if err := s.applySecurityContext(spec, in, sc); err != nil {
 		return nil, err
 	}
 
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
-	for _, m := range cfg.GetMounts() {
-		mnt, err := bindMount(m)
-		if err != nil {
-			return nil, err
+	if err := volumeMounts(spec, cfg.GetMounts(), in.imageVolumes); err != nil {
+		return nil, err
+	}
+	volumes := uncoveredVolumes(in.image.Config.Volumes, cfg.GetMounts())
+	hostPaths, err := sandbox.MakeImageVolumes(in.rootfs, volumes)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Root.Readonly {
+		// A read-only rootfs keeps its image volumes writable (the data
+		// is in the container's writable layer), as with containerd.
+		for i, v := range volumes {
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: path.Clean(v), Type: "bind", Source: hostPaths[i],
+				Options: []string{"rbind", "rprivate", "rw"}})
 		}
-		spec.Mounts = append(spec.Mounts, mnt)
 	}
 
 	spec.Linux.CgroupsPath = in.cgroupPath
-	spec.Linux.Resources = linuxResources(cfg.GetLinux().GetResources())
+	if err := addDevices(spec, cfg.GetDevices()); err != nil {
+		return nil, err
+	}
+	spec.Linux.Resources = withDeviceRules(linuxResources(cfg.GetLinux().GetResources()), spec.Linux.Resources)
 	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
 		v := int(adj)
 		spec.Process.OOMScoreAdj = &v
@@ -122,75 +130,6 @@ func mergeEnv(defaults, image []string, config []*runtimeapi.KeyValue, hostname 
 	return out
 }
 
-// containerUser resolves the user the container runs as: the security
-// context's uid or name (with its group), else the image's USER.
-func containerUser(rootfsPath string, sc *runtimeapi.LinuxContainerSecurityContext, imageUser string) (specs.User, error) {
-	user := imageUser
-	switch {
-	case sc.GetRunAsUser() != nil:
-		user = fmt.Sprint(sc.GetRunAsUser().GetValue())
-	case sc.GetRunAsUsername() != "":
-		user = sc.GetRunAsUsername()
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		name, _, _ := strings.Cut(user, ":")
-		user = fmt.Sprintf("%s:%d", name, g.GetValue())
-	}
-	var extra []uint32
-	for _, g := range sc.GetSupplementalGroups() {
-		extra = append(extra, uint32(g))
-	}
-	u, err := sandbox.ResolveUser(rootfsPath, user, extra)
-	if err != nil {
-		return specs.User{}, fmt.Errorf("resolve user %q: %w", user, err)
-	}
-	return u, nil
-}
-
-// applyCapabilities adds and drops capabilities named the CRI way
-// ("NET_ADMIN", "CAP_NET_ADMIN", or "ALL" to drop). The sets are rebuilt,
-// never filtered in place, so sets sharing an array stay independent.
-func applyCapabilities(caps *specs.LinuxCapabilities, c *runtimeapi.Capability) error {
-	if caps == nil || c == nil {
-		return nil
-	}
-	norm := func(n string) string {
-		n = strings.ToUpper(n)
-		if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
-			n = "CAP_" + n
-		}
-		return n
-	}
-	drop := map[string]bool{}
-	for _, d := range c.GetDropCapabilities() {
-		drop[norm(d)] = true
-	}
-	var add []string
-	for _, a := range c.GetAddCapabilities() {
-		if a = norm(a); a == "ALL" {
-			return fmt.Errorf("adding ALL capabilities is not supported yet: %w", errInvalidArgument)
-		}
-		add = append(add, a)
-	}
-	for _, set := range []*[]string{&caps.Bounding, &caps.Effective, &caps.Permitted} {
-		var out []string
-		if !drop["ALL"] {
-			for _, have := range *set {
-				if !drop[have] {
-					out = append(out, have)
-				}
-			}
-		}
-		for _, a := range add {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
-		}
-		*set = out
-	}
-	return nil
-}
-
 // podFileMounts bind-mounts the pod's hostname, hosts and resolv.conf,
 // unless the config mounts something there itself.
 func (s *Server) podFileMounts(podID string, cfg *runtimeapi.ContainerConfig) []specs.Mount {
@@ -213,31 +152,6 @@ func (s *Server) podFileMounts(podID string, cfg *runtimeapi.ContainerConfig) []
 		})
 	}
 	return out
-}
-
-// bindMount maps a CRI volume mount to an OCI bind mount.
-func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
-	if m.GetContainerPath() == "" || !strings.HasPrefix(m.GetContainerPath(), "/") {
-		return specs.Mount{}, fmt.Errorf("mount container path %q must be absolute: %w", m.GetContainerPath(), errInvalidArgument)
-	}
-	if m.GetHostPath() == "" {
-		return specs.Mount{}, fmt.Errorf("mount for %q has no host path: %w", m.GetContainerPath(), errInvalidArgument)
-	}
-	opts := []string{"rbind"}
-	switch m.GetPropagation() {
-	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-		opts = append(opts, "rshared")
-	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-		opts = append(opts, "rslave")
-	default:
-		opts = append(opts, "rprivate")
-	}
-	if m.GetReadonly() {
-		opts = append(opts, "ro")
-	} else {
-		opts = append(opts, "rw")
-	}
-	return specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: m.GetHostPath(), Options: opts}, nil
 }
 
 // linuxResources maps CRI resources to OCI ones; unset values stay unset.
@@ -279,4 +193,42 @@ func linuxResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources
 		out.Unified = r.GetUnified()
 	}
 	return out
+}
+
+// withDeviceRules returns res (possibly nil) with the devices cgroup rules
+// of old: the default spec's, privileged's or the config's devices, which
+// are not resources kubelet sets or updates.
+func withDeviceRules(res, old *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	if old != nil {
+		res.Devices = old.Devices
+	}
+	return res
+}
+
+// addDevices gives the container the config's host devices: the nodes in
+// its /dev and rules allowing them in the devices cgroup.
+func addDevices(spec *specs.Spec, devices []*runtimeapi.Device) error {
+	if len(devices) == 0 {
+		return nil
+	}
+	reqs := make([]sandbox.Device, 0, len(devices))
+	for _, d := range devices {
+		reqs = append(reqs, sandbox.Device{HostPath: d.GetHostPath(), ContainerPath: d.GetContainerPath(), Permissions: d.GetPermissions()})
+	}
+	nodes, rules, err := sandbox.ResolveDevices(reqs)
+	if err != nil {
+		if errors.Is(err, sandbox.ErrBadDevice) {
+			return fmt.Errorf("%v: %w", err, errInvalidArgument)
+		}
+		return err
+	}
+	spec.Linux.Devices = append(spec.Linux.Devices, nodes...)
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, rules...)
+	return nil
 }

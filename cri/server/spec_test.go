@@ -3,12 +3,14 @@ package server
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/rootfs"
+	"cubby/sandbox"
 )
 
 func TestProcessArgs(t *testing.T) {
@@ -57,30 +59,63 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestApplyCapabilities(t *testing.T) {
-	shared := []string{"CAP_CHOWN", "CAP_KILL"}
-	caps := &specs.LinuxCapabilities{
-		Bounding:  shared, // sets sharing one array must not corrupt each other
-		Effective: shared,
-		Permitted: []string{"CAP_CHOWN", "CAP_KILL"},
-	}
-	err := applyCapabilities(caps, &runtimeapi.Capability{
-		AddCapabilities:  []string{"NET_ADMIN", "CAP_KILL"},
-		DropCapabilities: []string{"chown"},
-	})
+	all, err := sandbox.CurrentCapabilities()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"CAP_KILL", "CAP_NET_ADMIN"}
-	for _, set := range [][]string{caps.Bounding, caps.Effective, caps.Permitted} {
-		if !reflect.DeepEqual(set, want) {
-			t.Errorf("set %q, want %q", set, want)
-		}
+	allBut := func(drop ...string) []string {
+		return slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(drop, n) })
 	}
-	if err := applyCapabilities(caps, &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		c       *runtimeapi.Capability
+		uid     uint32
+		want    []string
+		ambient []string
+		wantErr bool
+	}{
+		{name: "add and drop", c: &runtimeapi.Capability{AddCapabilities: []string{"NET_ADMIN", "CAP_KILL"}, DropCapabilities: []string{"chown"}},
+			want: []string{"CAP_KILL", "CAP_NET_ADMIN"}},
+		{name: "drop all", c: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}},
+		{name: "drop all add one", c: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"NET_RAW"}},
+			want: []string{"CAP_NET_RAW"}},
+		{name: "add all", c: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}}, want: all},
+		{name: "add all drop one", c: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"CAP_SYS_ADMIN"}},
+			want: allBut("CAP_SYS_ADMIN")},
+		{name: "ambient non-root", uid: 1000, c: &runtimeapi.Capability{AddAmbientCapabilities: []string{"NET_BIND_SERVICE", "NET_ADMIN"}},
+			want: []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_ADMIN"}, ambient: []string{"CAP_NET_BIND_SERVICE", "CAP_NET_ADMIN"}},
+		{name: "ambient root ignored", c: &runtimeapi.Capability{AddAmbientCapabilities: []string{"NET_ADMIN"}},
+			want: []string{"CAP_CHOWN", "CAP_KILL"}},
+		{name: "unknown", c: &runtimeapi.Capability{AddCapabilities: []string{"BOGUS"}}, wantErr: true},
+		{name: "ambient all", uid: 1, c: &runtimeapi.Capability{AddAmbientCapabilities: []string{"ALL"}}, wantErr: true},
 	}
-	if len(caps.Bounding)+len(caps.Effective)+len(caps.Permitted) != 0 {
-		t.Errorf("drop ALL left %+v", caps)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := []string{"CAP_CHOWN", "CAP_KILL"}
+			caps := &specs.LinuxCapabilities{
+				Bounding:  shared, // sets sharing one array must not corrupt each other
+				Effective: shared,
+				Permitted: []string{"CAP_CHOWN", "CAP_KILL"},
+			}
+			err := applyCapabilities(caps, tt.c, tt.uid)
+			if tt.wantErr {
+				if !errors.Is(err, errInvalidArgument) {
+					t.Fatalf("err = %v, want invalid argument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, set := range [][]string{caps.Bounding, caps.Effective, caps.Permitted} {
+				if !reflect.DeepEqual(set, tt.want) {
+					t.Errorf("set %q, want %q", set, tt.want)
+				}
+			}
+			if !reflect.DeepEqual(caps.Ambient, tt.ambient) || !reflect.DeepEqual(caps.Inheritable, tt.ambient) {
+				t.Errorf("ambient %q inheritable %q, want %q", caps.Ambient, caps.Inheritable, tt.ambient)
+			}
+		})
 	}
 }
 

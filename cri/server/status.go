@@ -22,6 +22,8 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			network,
 		}},
+		// supplemental_groups_policy Strict is honoured (see containerUser).
+		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 		RuntimeHandlers: runtimeHandlers(),
 	}, nil
 }

@@ -4,6 +4,6 @@
 // listener.
 //
 // No image blob is committed to the repository: the image is assembled from
-// /bin/busybox, a symlink per applet, and a minimal /etc. Building is
+// /bin/busybox, a hard link per applet, and a minimal /etc. Building is
 // deterministic, so the same busybox binary always yields the same digest.
 package testimage

@@ -31,6 +31,10 @@ var ErrNoBusybox = errors.New("busybox binary not found")
 // layer digest depends only on the busybox binary.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// Volume is the one path the image's config declares as a volume (it is
+// not in the layer: the runtime makes it).
+const Volume = "/data/volume"
+
 // Env is the environment of the image's config.
 var Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -39,9 +43,12 @@ nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 cubby:x:1000:1000:cubby:/tmp:/bin/sh
 `
 
+// group makes cubby a member of cubbyextra: tests of supplementary groups
+// see the image's memberships merged (or, with policy Strict, not).
 const group = `root:x:0:
 nogroup:x:65534:
 cubby:x:1000:
+cubbyextra:x:2000:cubby
 `
 
 // Build assembles the single-layer busybox image from the static busybox
@@ -86,6 +93,7 @@ func Build(path string) (v1.Image, error) {
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.Config.Cmd = []string{"sh"}
 	cfg.Config.Env = append([]string(nil), Env...)
+	cfg.Config.Volumes = map[string]struct{}{Volume: {}}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set image config: %w", err)
@@ -137,9 +145,11 @@ func buildLayer(busybox []byte, applets []string) ([]byte, error) {
 	if err := writeFile(tw, "bin/busybox", 0o755, busybox); err != nil {
 		return nil, err
 	}
+	// Hard links, as in the upstream busybox images: a path masked or
+	// bound over (/bin/ls) is the applet, not busybox behind a symlink.
 	for _, a := range applets {
-		h := header("bin/"+a, tar.TypeSymlink, 0o777, 0)
-		h.Linkname = "busybox"
+		h := header("bin/"+a, tar.TypeLink, 0o755, 0)
+		h.Linkname = "bin/busybox"
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}

@@ -81,8 +81,8 @@ func TestBuildLayout(t *testing.T) {
 		linkname string
 	}{
 		{name: "bin/busybox", typ: tar.TypeReg, mode: 0o755},
-		{name: "bin/sh", typ: tar.TypeSymlink, mode: 0o777, linkname: "busybox"},
-		{name: "bin/sleep", typ: tar.TypeSymlink, mode: 0o777, linkname: "busybox"},
+		{name: "bin/sh", typ: tar.TypeLink, mode: 0o755, linkname: "bin/busybox"},
+		{name: "bin/sleep", typ: tar.TypeLink, mode: 0o755, linkname: "bin/busybox"},
 		{name: "etc/passwd", typ: tar.TypeReg, mode: 0o644},
 		{name: "etc/group", typ: tar.TypeReg, mode: 0o644},
 		{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},

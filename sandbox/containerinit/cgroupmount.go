@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -164,54 +164,22 @@ func (c procCgroup) in(m cgroupMount) bool {
 }
 
 // parseCgroupMounts returns the cgroup and cgroup2 mounts of a mountinfo
-// file (proc(5)).
+// file (proc(5)), parsed by github.com/moby/sys/mountinfo.
 func parseCgroupMounts(r io.Reader) ([]cgroupMount, error) {
-	var out []cgroupMount
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || len(fields) < sep+4 {
-			return nil, fmt.Errorf("malformed mountinfo line %q", sc.Text())
-		}
-		fstype := fields[sep+1]
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
+	infos, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cgroupMount, 0, len(infos))
+	for _, m := range infos {
 		out = append(out, cgroupMount{
-			root:       unescapeMountinfo(fields[3]),
-			mountpoint: unescapeMountinfo(fields[4]),
-			fstype:     fstype,
-			superOpts:  strings.Split(fields[sep+3], ","),
+			root:       m.Root,
+			mountpoint: m.Mountpoint,
+			fstype:     m.FSType,
+			superOpts:  strings.Split(m.VFSOptions, ","),
 		})
 	}
-	return out, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space, ...) the
-// kernel uses for paths in mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // parseProcCgroup parses /proc/<pid>/cgroup ("id:controllers:path" lines).

@@ -82,17 +82,3 @@ func TestParseCgroupMountsMalformed(t *testing.T) {
 		t.Error("parseProcCgroup accepted a line without colons")
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/plain`:            "/plain",
-		`/a\040b`:           "/a b",
-		`/tab\011x\134y`:    "/tab\tx\\y",
-		`/trailing\04`:      `/trailing\04`,
-		`/not\999an-escape`: `/not\999an-escape`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -1,7 +1,6 @@
 package containerinit
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -96,24 +96,13 @@ func testSpec(root string, args ...string) *specs.Spec {
 // this machine may mount elsewhere at the same time).
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			mp := unescapeMountinfo(fields[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
-				out = append(out, sc.Text())
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for _, m := range mounts {
+		out = append(out, fmt.Sprintf("%d %s %s %s", m.ID, m.Root, m.Mountpoint, m.FSType))
 	}
 	return out
 }
@@ -251,22 +240,23 @@ func TestStartDefaultCapabilities(t *testing.T) {
 	root := newRootfs(t)
 	s := sections(mustRun(t, testSpec(root, "sh", "-c", `echo "== caps"; grep -E '^Cap(Eff|Prm|Bnd|Amb|Inh)' /proc/self/status`)))
 
-	want, err := parseCaps(DefaultCapabilities())
+	caps, err := parseCaps(DefaultCapabilities())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]capMask{}
+	want := capMask(caps)
+	got := map[string]uint64{}
 	for _, line := range strings.Split(strings.TrimSpace(s["caps"]), "\n") {
 		name, hex, _ := strings.Cut(line, ":")
 		v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
 		if err != nil {
 			t.Fatalf("parse %q: %v", line, err)
 		}
-		got[name] = capMask(v)
+		got[name] = v
 	}
-	for name, w := range map[string]capMask{"CapEff": want, "CapPrm": want, "CapBnd": want, "CapInh": 0, "CapAmb": 0} {
+	for name, w := range map[string]uint64{"CapEff": want, "CapPrm": want, "CapBnd": want, "CapInh": 0, "CapAmb": 0} {
 		if got[name] != w {
-			t.Errorf("%s = %016x, want %016x", name, uint64(got[name]), uint64(w))
+			t.Errorf("%s = %016x, want %016x", name, got[name], w)
 		}
 	}
 }
@@ -343,10 +333,12 @@ echo "== sysctl"; cat /proc/sys/net/ipv4/ip_unprivileged_port_start
 		}
 	}
 	mounted := map[string]bool{}
-	for _, line := range strings.Split(s["mountinfo"], "\n") {
-		if f := strings.Fields(line); len(f) > 4 {
-			mounted[unescapeMountinfo(f[4])] = true
-		}
+	infos, err := mountinfo.GetMountsFromReader(strings.NewReader(s["mountinfo"]), nil)
+	if err != nil {
+		t.Fatalf("container's mountinfo: %v", err)
+	}
+	for _, m := range infos {
+		mounted[m.Mountpoint] = true
 	}
 	for _, p := range DefaultMaskedPaths() {
 		if _, err := os.Stat(p); err != nil {
@@ -407,13 +399,24 @@ func TestStartJoinsCgroup(t *testing.T) {
 		}
 	})
 	root := newRootfs(t)
-	out := mustRun(t, testSpec(root, "sh", "-c", `grep pids /proc/self/cgroup; ls /sys/fs/cgroup/pids`), filepath.Join(dir, "cgroup.procs"))
+	const script = `grep pids /proc/self/cgroup; cat /sys/fs/cgroup/pids/cgroup.procs; ls /sys/fs/cgroup/pids`
+	// Its own cgroup namespace (the default): the cgroup is its "/".
+	spec := testSpec(root, "sh", "-c", script)
+	out := mustRun(t, spec, filepath.Join(dir, "cgroup.procs"))
+	if !strings.Contains(out, "pids:/\n") {
+		t.Errorf("container in its own cgroup namespace does not see its cgroup as /:\n%s", out)
+	}
+	// The container sees its own cgroup dir, with itself (pid 1) in it, at
+	// /sys/fs/cgroup/pids.
+	if !strings.Contains(out, "\n1\n") || !strings.Contains(out, "pids.max") {
+		t.Errorf("/sys/fs/cgroup/pids does not show the container's cgroup:\n%s", out)
+	}
+	// Without a cgroup namespace it sees the host's path.
+	spec = testSpec(root, "sh", "-c", script)
+	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.CgroupNamespace })
+	out = mustRun(t, spec, filepath.Join(dir, "cgroup.procs"))
 	if !strings.Contains(out, "pids:/"+name) {
 		t.Errorf("container is not in cgroup %s:\n%s", name, out)
-	}
-	// The container sees its own cgroup dir at /sys/fs/cgroup/pids.
-	if !strings.Contains(out, "pids.max") {
-		t.Errorf("/sys/fs/cgroup/pids does not show the container's cgroup:\n%s", out)
 	}
 }
 

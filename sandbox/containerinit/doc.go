@@ -12,7 +12,16 @@
 // view of the filesystem (mounts, devices, pivot_root, masked and read-only
 // paths, sysctls), drops privileges (rlimits, oom score, no_new_privs, user,
 // capabilities) and finally execve's the user command, so after a successful
-// start the container's process is this very child.
+// start the container's process is this very child. A container with a
+// terminal gets one of its own devpts, allocated here; the master goes back
+// to the parent.
+//
+// [Exec] and [ExecMain] are the same pair for a process started in a
+// running container: the child is forked from a thread that joined the
+// container's pid namespace, enters its mount (and other) namespaces
+// itself, and then takes the very process steps of the init stage
+// (processSteps: rlimits, no_new_privs, cwd, fds, capabilities, user,
+// seccomp, execve).
 //
 // The package is linked into cubby-pod, whose memory is the per-pod overhead
 // of the runtime, so it depends only on the standard library, x/sys/unix,

@@ -1,10 +1,12 @@
 package containerinit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -83,5 +85,99 @@ func TestExecJoinsContainer(t *testing.T) {
 	_, err = exec(specs.User{}, "/", "no-such-command")
 	if !errors.Is(err, ErrExecutableNotFound) {
 		t.Errorf("exec of a missing command: %v, want ErrExecutableNotFound", err)
+	}
+}
+
+// TestExecProcessRoundTrip checks that the exec stage's flat wire form
+// keeps every field the process steps read.
+func TestExecProcessRoundTrip(t *testing.T) {
+	umask, oom := uint32(0o027), 500
+	full := DefaultSpec("/rootfs")
+	full.Process.Args = []string{"sh", "-c", "id"}
+	full.Process.Cwd = "/work"
+	full.Process.Terminal = true
+	full.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 6}, Umask: &umask}
+	full.Process.NoNewPrivileges = true
+	full.Process.OOMScoreAdj = &oom
+	full.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 512}}
+	full.Process.Capabilities.Ambient = []string{"CAP_NET_RAW"}
+	full.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sethostname"}, Action: specs.ActAllow}}}
+	bare := DefaultSpec("/rootfs")
+	bare.Process.Capabilities = nil
+	bare.Linux = nil
+
+	for _, tc := range []struct {
+		name string
+		spec *specs.Spec
+	}{{"full", full}, {"no capabilities, no linux", bare}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := toExecProcess(ExecSpec(tc.spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back execProcess
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			got, err := back.spec()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Process, tc.spec.Process) {
+				t.Errorf("process:\n got %+v\nwant %+v", got.Process, tc.spec.Process)
+			}
+			if got.Root.Path != tc.spec.Root.Path {
+				t.Errorf("root %q, want %q", got.Root.Path, tc.spec.Root.Path)
+			}
+			wantSeccomp := tc.spec.Linux != nil && tc.spec.Linux.Seccomp != nil
+			if gotSeccomp := got.Linux.Seccomp != nil; gotSeccomp != wantSeccomp {
+				t.Errorf("confined by seccomp: %v, want %v", gotSeccomp, wantSeccomp)
+			}
+		})
+	}
+}
+
+// TestStartTerminal checks that a container with a terminal gets one of
+// its own devpts as stdio and controlling terminal, and that its master
+// reaches the parent.
+func TestStartTerminal(t *testing.T) {
+	requireRoot(t)
+	spec := testSpec(newRootfs(t), "sh", "-c", `tty; test -t 1 && echo is-a-tty; read x; echo got-$x`)
+	spec.Process.Terminal = true
+	var master *os.File
+	pid, err := Start(StartOptions{ID: t.Name(), Spec: spec, InitPath: "/proc/self/exe", InitArgs: []string{os.Args[0], InitArg},
+		Terminal: func(m *os.File) { master = m }})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer func() {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	}()
+	if master == nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		t.Fatal("no terminal master came back")
+	}
+	defer master.Close()
+	if _, err := master.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(out), "got-hello") {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil { // EIO once the container has exited
+			break
+		}
+	}
+	for _, want := range []string{"/dev/pts/0", "is-a-tty", "got-hello"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("terminal output %q lacks %q", out, want)
+		}
 	}
 }

@@ -32,12 +32,12 @@ func Main() {
 
 // initProcess is the state of the init stage as it walks its steps.
 type initProcess struct {
-	sync *syncPipe
-	spec *specs.Spec
-	root *rootfs // nil after pivot_root
-	caps capSets // parsed by the first step, so bad names fail before any mount
-	exe  string  // the resolved command
-	last uint    // the kernel's highest capability
+	sync    *syncPipe
+	spec    *specs.Spec
+	root    *rootfs // nil after pivot_root
+	caps    capSets // parsed by the first step, so bad names fail before any mount
+	seccomp *SeccompFilter
+	exe     string // the resolved command
 }
 
 type initStep struct {
@@ -55,12 +55,14 @@ func (ip *initProcess) run() (string, error) {
 		{"validate spec", ip.parseSpec},
 		{"mount propagation", ip.setRootPropagation},
 		{"prepare rootfs", ip.prepareRootfs},
+		{"cgroup namespace", ip.unshareCgroupNamespace},
 		{"create devices", ip.createDevices},
 		{"pivot root", ip.pivotRoot},
 		{"sysctls", ip.setSysctls},
 		{"masked paths", ip.maskPaths},
 		{"readonly paths", ip.readonlyPaths},
 		{"readonly root", ip.readonlyRoot},
+		{"terminal", ip.setupTerminal},
 	}, ip.processSteps()...)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
@@ -81,11 +83,14 @@ func (ip *initProcess) processSteps() []initStep {
 		{"no new privileges", ip.setNoNewPrivs},
 		{"cwd", ip.setCwd},
 		{"close fds", closeFdsOnExec},
+		// Without no_new_privs, installing a filter takes CAP_SYS_ADMIN:
+		// then it goes in while the init still has it (as runc does).
+		{"seccomp", ip.seccompPrivileged},
 		{"capability bounding set", ip.dropBounding},
 		{"user", ip.setUser},
 		{"capabilities", ip.setCaps},
-		{"seccomp", ip.seccomp},
 		{"resolve executable", ip.resolveExecutable},
+		{"seccomp", ip.seccompLast},
 		{"exec", ip.exec},
 	}
 }
@@ -101,6 +106,7 @@ func (ip *initProcess) receive() error {
 		return err
 	}
 	ip.spec = m.Spec
+	ip.seccomp = m.Seccomp
 	return nil
 }
 
@@ -108,33 +114,26 @@ func (ip *initProcess) parseSpec() error {
 	if err := validateSpec(ip.spec); err != nil {
 		return err
 	}
+	if err := validateSeccomp(ip.spec, ip.seccomp); err != nil {
+		return err
+	}
 	if ip.spec.Linux == nil {
 		ip.spec.Linux = &specs.Linux{}
 	}
-	c := ip.spec.Process.Capabilities
-	if c == nil {
-		c = &specs.LinuxCapabilities{}
+	caps, err := parseCapSets(ip.spec.Process.Capabilities)
+	if err != nil {
+		return err
 	}
-	var err error
-	for _, s := range []struct {
-		dst   *capMask
-		names []string
-	}{
-		{&ip.caps.bounding, c.Bounding},
-		{&ip.caps.effective, c.Effective},
-		{&ip.caps.permitted, c.Permitted},
-		{&ip.caps.inheritable, c.Inheritable},
-		{&ip.caps.ambient, c.Ambient},
-	} {
-		if *s.dst, err = parseCaps(s.names); err != nil {
-			return err
-		}
-	}
+	ip.caps = caps
 	return nil
 }
 
 // setRootPropagation makes every mount in our new namespace a slave (or
-// what the spec asks) so no mount made from here on reaches the host.
+// what the spec asks) so no mount made from here on reaches the host. A
+// shared root (asked for by a bidirectional volume, whose bind then joins
+// its host mount's peer group) would also carry the rootfs setup to the
+// host: the mount holding the rootfs is made private first, so everything
+// mounted under it stays here (and pivot_root accepts it).
 func (ip *initProcess) setRootPropagation() error {
 	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if p := ip.spec.Linux.RootfsPropagation; p != "" {
@@ -143,7 +142,17 @@ func (ip *initProcess) setRootPropagation() error {
 			return err
 		}
 	}
-	return mount("", "/", "/", "", flag, "")
+	if err := mount("", "/", "/", "", flag, ""); err != nil {
+		return err
+	}
+	if flag&unix.MS_SHARED == 0 {
+		return nil
+	}
+	parent, err := mountPointOf(ip.spec.Root.Path)
+	if err != nil {
+		return err
+	}
+	return mount("", parent, parent, "", unix.MS_PRIVATE, "")
 }
 
 // prepareRootfs bind-mounts the rootfs onto itself and applies the spec's
@@ -160,6 +169,22 @@ func (ip *initProcess) prepareRootfs() error {
 		if err := root.mountSpec(m); err != nil {
 			return fmt.Errorf("mount %q (%s): %w", m.Destination, m.Type, err)
 		}
+	}
+	return nil
+}
+
+// unshareCgroupNamespace gives the container its own cgroup namespace
+// (runc's cgroupns=private) when the spec asks for one: rooted at the
+// container's cgroup, which the parent moved this process into, so that
+// /proc/self/cgroup shows "/". It runs after the cgroup mounts, which find
+// our cgroup through the host's view of /proc/self/cgroup. The thread is
+// locked, and execve keeps only it.
+func (ip *initProcess) unshareCgroupNamespace() error {
+	if !slices.ContainsFunc(ip.spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.CgroupNamespace }) {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
 	return nil
 }
@@ -256,14 +281,7 @@ func (ip *initProcess) setCwd() error {
 	return nil
 }
 
-func (ip *initProcess) dropBounding() error {
-	last, err := lastCap()
-	if err != nil {
-		return err
-	}
-	ip.last = last
-	return dropBounding(ip.caps.bounding, last)
-}
+func (ip *initProcess) dropBounding() error { return dropBounding(ip.caps) }
 
 // setUser switches to the spec's user, keeping the permitted capabilities
 // across the switch so that setCaps can still grant them.
@@ -277,12 +295,25 @@ func (ip *initProcess) setUser() error {
 	return setKeepCaps(false)
 }
 
-func (ip *initProcess) setCaps() error { return applyCaps(ip.caps, ip.last) }
+func (ip *initProcess) setCaps() error { return applyCaps(ip.caps) }
 
-// seccomp is where the spec's seccomp filter will be installed, last before
-// execve. Filters are not applied yet: a spec with Linux.Seccomp runs
-// without one.
-func (ip *initProcess) seccomp() error { return nil }
+// seccompPrivileged installs the filter early, with CAP_SYS_ADMIN still
+// held, when no_new_privs is off (the kernel requires one of the two).
+func (ip *initProcess) seccompPrivileged() error {
+	if ip.spec.Process.NoNewPrivileges {
+		return nil
+	}
+	return InstallSeccomp(ip.seccomp)
+}
+
+// seccompLast installs the filter as the very last step before execve
+// when no_new_privs is set, so that the fewest syscalls run under it.
+func (ip *initProcess) seccompLast() error {
+	if !ip.spec.Process.NoNewPrivileges {
+		return nil
+	}
+	return InstallSeccomp(ip.seccomp)
+}
 
 // resolveExecutable finds the command through the PATH of the container's
 // own environment, inside the container, from its working directory.

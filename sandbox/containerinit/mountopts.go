@@ -18,6 +18,9 @@ type mountOptions struct {
 	data string
 	// bind is set for "bind" and "rbind".
 	bind bool
+	// recursiveRO ("rro") makes the mount and every submount read-only
+	// with mount_setattr(2).
+	recursiveRO bool
 }
 
 // flagOption is a mount option that sets (clear == false) or clears a flag.
@@ -81,6 +84,10 @@ func parseMountOptions(options []string) mountOptions {
 		}
 		if p, ok := propagationOptions[o]; ok {
 			mo.propagation = p
+			continue
+		}
+		if o == "rro" {
+			mo.recursiveRO = true
 			continue
 		}
 		data = append(data, o)

@@ -9,6 +9,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -174,7 +175,27 @@ func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
 			return err
 		}
 	}
+	if mo.recursiveRO {
+		if err := r.readonlyRecursive(dest); err != nil {
+			return err
+		}
+	}
 	return r.setPropagation(dest, mo.propagation)
+}
+
+// readonlyRecursive makes the mount at the in-root path dest and every
+// mount below it read-only, in one mount_setattr(2).
+func (r *rootfs) readonlyRecursive(dest string) error {
+	f, err := r.open(dest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("make %q read-only recursively: %w", dest, err)
+	}
+	return nil
 }
 
 func (r *rootfs) setPropagation(dest string, propagation uintptr) error {
@@ -182,4 +203,24 @@ func (r *rootfs) setPropagation(dest string, propagation uintptr) error {
 		return nil
 	}
 	return r.mountAt("", dest, "", propagation, "")
+}
+
+// mountPointOf returns the mount point of the mount that holds path (the
+// deepest mount point above it, path included), from this mount
+// namespace's mountinfo.
+func mountPointOf(path string) (string, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
+	if err != nil {
+		return "", fmt.Errorf("find the mount of %q: %w", path, err)
+	}
+	best := ""
+	for _, m := range mounts {
+		if len(m.Mountpoint) >= len(best) {
+			best = m.Mountpoint
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("find the mount of %q: none holds it", path)
+	}
+	return best, nil
 }

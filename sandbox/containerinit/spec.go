@@ -62,8 +62,8 @@ const DefaultEnvPath = "PATH=" + defaultPath
 
 // DefaultSpec returns the base spec for a container whose root filesystem
 // is mounted at rootfs: the standard mounts, devices, masked and read-only
-// paths, the default capability set, new mount and pid namespaces and a
-// PATH. The CRI layer fills in args, env, cwd, user and resources on top.
+// paths, the default capability set, new mount, pid and cgroup namespaces
+// and a PATH. The CRI layer fills in args, env, cwd, user and resources on top.
 func DefaultSpec(rootfs string) *specs.Spec {
 	caps := DefaultCapabilities()
 	return &specs.Spec{
@@ -84,6 +84,7 @@ func DefaultSpec(rootfs string) *specs.Spec {
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.MountNamespace},
 				{Type: specs.PIDNamespace},
+				{Type: specs.CgroupNamespace},
 			},
 			Devices:       defaultDevices(),
 			MaskedPaths:   DefaultMaskedPaths(),
@@ -144,9 +145,14 @@ func defaultDevices() []specs.LinuxDevice {
 }
 
 // defaultDeviceRules deny every device in the devices cgroup, then allow
-// the default devices and ptys.
+// making any device node (as runc and containerd do: a node is harmless
+// without access), the default devices and ptys.
 func defaultDeviceRules() []specs.LinuxDeviceCgroup {
-	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Access: "m"},
+		{Allow: true, Type: "b", Access: "m"},
+	}
 	for _, d := range defaultDeviceList {
 		major, minor := d.major, d.minor
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})

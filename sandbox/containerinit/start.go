@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,9 @@ type StartOptions struct {
 	ID string
 	// Spec is the complete OCI runtime spec for this container.
 	Spec *specs.Spec
+	// Seccomp is Spec.Linux.Seccomp compiled (see ReadSeccompFilter); it
+	// is required when the spec has a seccomp profile.
+	Seccomp *SeccompFilter
 	// InitPath is the binary to re-exec, default DefaultInitPath.
 	InitPath string
 	// InitArgs is its argv, default DefaultInitArgs().
@@ -39,6 +43,10 @@ type StartOptions struct {
 	// CgroupProcsFiles are the cgroup.procs files the child's pid is written
 	// into before it runs any setup: one per v1 hierarchy, or one on v2.
 	CgroupProcsFiles []string
+	// Terminal receives the master of the container's terminal when the
+	// spec asks for one (Process.Terminal); it takes ownership. The
+	// container's stdio is then that terminal, not Stdin/Stdout/Stderr.
+	Terminal func(master *os.File)
 }
 
 // Start forks the init stage in a new mount namespace (and a new pid
@@ -54,6 +62,9 @@ type StartOptions struct {
 // attribute its exit status.
 func Start(opts StartOptions) (pid int, err error) {
 	if err := validateSpec(opts.Spec); err != nil {
+		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+	}
+	if err := validateSeccomp(opts.Spec, opts.Seccomp); err != nil {
 		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
 	}
 	cloneFlags, err := namespaceCloneFlags(opts.Spec.Linux)
@@ -90,10 +101,6 @@ func Start(opts StartOptions) (pid int, err error) {
 				// Its own session, so signals aimed at cubby-pod's process
 				// group or terminal never reach the container.
 				Setsid: true,
-				// A container with a terminal (fd 0) has it as its
-				// controlling terminal.
-				Setctty: opts.Spec.Process.Terminal,
-				Ctty:    0,
 			},
 		})
 	})
@@ -106,7 +113,23 @@ func Start(opts StartOptions) (pid int, err error) {
 	// through its pidfd, which cannot hit a recycled pid.
 	defer proc.Release()
 
-	if err := runParent(newSyncPipe(parentSock), proc.Pid, opts); err != nil {
+	// Read with recvmsg: a terminal master comes with a message.
+	fdr := &fdReader{fd: int(parentSock.Fd())}
+	defer fdr.closeAll()
+	p := &syncPipe{enc: json.NewEncoder(parentSock), dec: json.NewDecoder(fdr)}
+	err = runParent(p, proc.Pid, opts, func() error {
+		master := fdr.take("terminal-master")
+		if master == nil {
+			return errors.New("terminal message without a descriptor")
+		}
+		if opts.Terminal == nil {
+			master.Close()
+			return nil
+		}
+		opts.Terminal(master)
+		return nil
+	})
+	if err != nil {
 		// Make sure a child stuck in setup does not linger; one that
 		// already exited (or was reaped) is unaffected.
 		_ = proc.Kill()
@@ -133,6 +156,13 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 			if ns.Path == "" {
 				flags |= unix.CLONE_NEWPID
 			}
+		case specs.CgroupNamespace:
+			// Not a clone flag: the namespace's root is the cgroup the
+			// child is in when it is made, so the init stage unshares it
+			// once the parent has moved it into the container's cgroup.
+			if ns.Path != "" {
+				return 0, fmt.Errorf("join cgroup namespace %q: %w", ns.Path, errors.ErrUnsupported)
+			}
 		default:
 			return 0, fmt.Errorf("%s namespace: %w", ns.Type, errors.ErrUnsupported)
 		}
@@ -141,16 +171,16 @@ func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {
 }
 
 // runParent is the parent's half of the sync protocol drawn in sync.go.
-func runParent(p *syncPipe, pid int, opts StartOptions) error {
-	if err := p.send(message{Type: msgSpec, Spec: opts.Spec}); err != nil {
+func runParent(p *syncPipe, pid int, opts StartOptions, onTerminal func() error) error {
+	if err := p.send(message{Type: msgSpec, Spec: opts.Spec, Seccomp: opts.Seccomp}); err != nil {
 		return err
 	}
-	return finishParent(p, pid, opts.CgroupProcsFiles)
+	return finishParent(p, pid, opts.CgroupProcsFiles, onTerminal)
 }
 
 // finishParent puts the child into its cgroups, lets it go and waits for
 // its execve (EOF after msgExecReady) or its error report.
-func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
+func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string, onTerminal func() error) error {
 	if err := joinCgroups(pid, cgroupProcsFiles); err != nil {
 		return err
 	}
@@ -172,6 +202,13 @@ func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string) error {
 		switch m.Type {
 		case msgExecReady:
 			ready = true
+		case msgTerminal:
+			if onTerminal == nil {
+				return errors.New("unexpected terminal message from container init")
+			}
+			if err := onTerminal(); err != nil {
+				return err
+			}
 		case msgError:
 			if m.Error == nil {
 				return errors.New("container init reported an empty error")
@@ -231,6 +268,18 @@ func validateSpec(s *specs.Spec) error {
 		return fmt.Errorf("%w: no process args", ErrInvalidSpec)
 	}
 	return nil
+}
+
+// validateSeccomp checks that a spec with a seccomp profile comes with its
+// compiled filter: a container never runs unconfined by accident.
+func validateSeccomp(s *specs.Spec, f *SeccompFilter) error {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return nil
+	}
+	if f == nil {
+		return fmt.Errorf("%w: the spec has a seccomp profile but no compiled filter", ErrInvalidSpec)
+	}
+	return f.Validate()
 }
 
 // writeFile writes data to an existing file (cgroup and proc files: no

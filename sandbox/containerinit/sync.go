@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +18,12 @@ import (
 //	  --------------                               ------------
 //	  fork + exec  /proc/self/exe init
 //	  (CLONE_NEWNS|CLONE_NEWPID) --------------->  starts, locks its OS thread
-//	                     [msgSpec: OCI spec] --->  decodes the spec
+//	    [msgSpec: OCI spec, seccomp filter] --->  decodes the spec
 //	  write pid to every cgroup.procs
 //	                       [msgCgroupJoined] --->  runs every setup step
 //	                                               (mounts, devices, pivot_root,
 //	                                               paths, rlimits, user, caps)
+//	      with a terminal  <--- [msgTerminal + master fd (SCM_RIGHTS)]
 //	                                           |
 //	      on failure   <--- [msgError: step, text] and exit(1)
 //	                                           |
@@ -31,6 +33,9 @@ import (
 //	      ... EOF      <------------ (socket closed by execve)
 //	                                           |
 //	      execve failed  <--- [msgError] and exit(1)
+//
+// The exec stage (exec.go) speaks the same protocol: its msgSpec carries
+// the flat process and the namespaces to join instead of a spec.
 //
 // Start therefore reports success only after msgExecReady followed by EOF
 // with no msgError in between; EOF before msgExecReady means the child died
@@ -49,6 +54,9 @@ const (
 	// msgExecReady says everything is set up and execve is next, child to
 	// parent.
 	msgExecReady msgType = "exec-ready"
+	// msgTerminal carries the container's terminal master (SCM_RIGHTS),
+	// child to parent, when the spec asks for a terminal.
+	msgTerminal msgType = "terminal"
 	// msgError reports a failed step, child to parent.
 	msgError msgType = "error"
 )
@@ -57,6 +65,10 @@ type message struct {
 	Type  msgType     `json:"type"`
 	Spec  *specs.Spec `json:"spec,omitempty"`
 	Error *InitError  `json:"error,omitempty"`
+	// Exec is the process of an exec (msgSpec of an exec only).
+	Exec *execProcess `json:"exec,omitempty"`
+	// Seccomp is the compiled filter of Spec.Linux.Seccomp, with msgSpec.
+	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
 	// Join lists the namespaces the exec stage enters (msgSpec of an
 	// exec only), each an fd the child inherited.
 	Join []namespaceFd `json:"join,omitempty"`
@@ -72,8 +84,25 @@ func newSyncPipe(rw io.ReadWriter) *syncPipe {
 	return &syncPipe{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
 }
 
+// liteMessage is a message without its spec, and its wire form whenever
+// it carries none: json's type setup for the specs.Spec tree costs a fresh
+// process over half a millisecond (measured), which the init and exec
+// stages would otherwise pay to send exec-ready, and the exec stage to
+// read its process.
+type liteMessage struct {
+	Type    msgType        `json:"type"`
+	Error   *InitError     `json:"error,omitempty"`
+	Exec    *execProcess   `json:"exec,omitempty"`
+	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
+	Join    []namespaceFd  `json:"join,omitempty"`
+}
+
 func (p *syncPipe) send(m message) error {
-	if err := p.enc.Encode(m); err != nil {
+	var v any = m
+	if m.Spec == nil {
+		v = liteMessage{Type: m.Type, Error: m.Error, Exec: m.Exec, Seccomp: m.Seccomp, Join: m.Join}
+	}
+	if err := p.enc.Encode(v); err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)
 	}
 	return nil
@@ -88,6 +117,30 @@ func (p *syncPipe) recv() (message, error) {
 			return m, io.EOF
 		}
 		return m, fmt.Errorf("receive sync message: %w", err)
+	}
+	return m, nil
+}
+
+// jsonLine is m as the encoder frames it, for sendFd.
+func jsonLine(m message) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(liteMessage{Type: m.Type, Error: m.Error}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// expectLite is expect for a message that carries no spec.
+func (p *syncPipe) expectLite(want msgType) (liteMessage, error) {
+	var m liteMessage
+	if err := p.dec.Decode(&m); err != nil {
+		if err == io.EOF {
+			return m, fmt.Errorf("wait for %s message: parent closed the sync socket", want)
+		}
+		return m, fmt.Errorf("receive sync message: %w", err)
+	}
+	if m.Type != want {
+		return m, fmt.Errorf("wait for %s message: got %s", want, m.Type)
 	}
 	return m, nil
 }

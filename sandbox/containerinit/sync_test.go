@@ -49,7 +49,7 @@ func TestRunParent(t *testing.T) {
 				}
 				done <- err
 			}()
-			err = runParent(newSyncPipe(parent), 0, StartOptions{Spec: spec})
+			err = runParent(newSyncPipe(parent), 0, StartOptions{Spec: spec}, nil)
 			if childErr := <-done; childErr != nil {
 				t.Fatalf("fake child: %v", childErr)
 			}

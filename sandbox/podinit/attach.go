@@ -19,26 +19,17 @@ type containerIO struct {
 
 	stdin          *os.File // write end of the stdin pipe, if CRI stdin
 	stdout, stderr *os.File // read ends, without a terminal
-	terminal       *os.File // terminal master, with CRI tty
-	terminalOut    *os.File // a dup of it the log copier reads
+	// terminal is the master of the container's terminal (CRI tty), which
+	// the init stage allocates in the container's devpts and sends back;
+	// terminalOut is a dup of it that the log copier reads.
+	terminal    *os.File
+	terminalOut *os.File
 }
 
 func newContainerIO(stdin, tty bool) (*containerIO, error) {
 	cio := &containerIO{}
 	if tty {
-		master, slave, err := openPty()
-		if err != nil {
-			return nil, err
-		}
-		out, err := dupFile(master, "terminal-out")
-		if err != nil {
-			master.Close()
-			slave.Close()
-			return nil, err
-		}
-		cio.child = [3]*os.File{slave, slave, slave}
-		cio.terminal, cio.terminalOut = master, out
-		return cio, nil
+		return cio, nil // the terminal comes from the init stage: setTerminal
 	}
 	if stdin {
 		r, w, err := os.Pipe()
@@ -57,6 +48,24 @@ func newContainerIO(stdin, tty bool) (*containerIO, error) {
 		cio.child[i+1], *dst = w, r
 	}
 	return cio, nil
+}
+
+// setTerminal takes the container's terminal master from the init stage.
+// Attached clients get dups of it, which share its file status flags, and
+// cubbyd makes its descriptors non-blocking: so the master is made
+// non-blocking here first and the log copier reads it through the poller,
+// whatever a client does to the flags.
+func (cio *containerIO) setTerminal(master *os.File) {
+	fd := int(master.Fd()) // not pollable yet: Fd leaves the flags alone
+	out, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		master.Close()
+		return
+	}
+	cio.terminal, cio.terminalOut = master, os.NewFile(uintptr(out), "terminal-out")
 }
 
 func (cio *containerIO) closeChild() {
@@ -78,10 +87,19 @@ func (cio *containerIO) closeParent() {
 	}
 }
 
+// dupFile duplicates f's descriptor without touching its file status
+// flags (os.File.Fd would make a pollable one blocking, for every dup).
 func dupFile(f *os.File, name string) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("dup %s: %w", name, err)
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(raw uintptr) { fd, dupErr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, fmt.Errorf("dup %s: %w", name, err)
+	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("dup %s: %w", name, dupErr)
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
@@ -153,11 +171,9 @@ func (s *server) attach(conn *net.UnixConn, dec *json.Decoder, req control.Reque
 			if c.terminal != nil {
 				in, name = c.terminal, control.FileTerminal
 			}
-			if in == nil {
-				if req.Stdin {
-					return fmt.Errorf("container %q has no stdin to attach to (created without stdin, or it was closed)", req.ID)
-				}
-			} else {
+			// A container without stdin (or whose stdin_once stdin is
+			// closed) just gets no input from the client.
+			if in != nil {
 				d, err := dupFile(in, name)
 				if err != nil {
 					return err

@@ -43,6 +43,10 @@ type container struct {
 	stdin    *os.File
 	terminal *os.File
 	attached map[*attachment]struct{}
+
+	// execSpec is what an exec needs of the container's spec, read once
+	// at start (an exec must not wait on the bundle).
+	execSpec *specs.Spec
 }
 
 // start starts container req.ID from its bundle and returns its host pid
@@ -51,6 +55,10 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	spec, err := readSpec(filepath.Join(req.Bundle, "config.json"))
 	if err != nil {
 		return 0, 0, err
+	}
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 	logf, err := openLog(req.LogPath)
 	if err != nil {
@@ -62,8 +70,12 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
 
-	// The lock is held across the start so that the reaper cannot see the
-	// child's exit before the child is registered.
+	// The reaper must not reap the child before it is registered (and its
+	// host pid found among our children): it waits on reapMu, held from
+	// before the fork until the registration. s.mu is held across the
+	// start too, so no other start or kill sees a half-made container.
+	s.reapMu.RLock()
+	defer s.reapMu.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -80,10 +92,12 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
+		Seccomp:          filter,
 		Stdin:            cio.child[0],
 		Stdout:           cio.child[1],
 		Stderr:           cio.child[2],
 		CgroupProcsFiles: req.CgroupProcsFiles,
+		Terminal:         cio.setTerminal,
 	})
 	cio.closeChild()
 	if err != nil {
@@ -91,8 +105,8 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		cio.closeParent()
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
-	// The reaper cannot have reaped the child yet (s.mu is held), so even a
-	// container that already exited is still there to be found.
+	// The reaper cannot have reaped the child yet (reapMu is held), so
+	// even a container that already exited is still there to be found.
 	startedAt = time.Now().UnixNano()
 	hostPid, err = findHostPid(pid)
 	if err != nil {
@@ -110,11 +124,13 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		}
 	}
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
-		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{}}
-	if cio.terminal != nil {
+		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{},
+		execSpec: containerinit.ExecSpec(spec)}
+	switch {
+	case cio.terminal != nil:
 		c.io.Add(1)
 		go copyLog(&c.io, c.logs, crilog.Stdout, cio.terminalOut, c.fanout(crilog.Stdout))
-	} else {
+	case cio.stdout != nil:
 		c.io.Add(2)
 		go copyLog(&c.io, c.logs, crilog.Stdout, cio.stdout, c.fanout(crilog.Stdout))
 		go copyLog(&c.io, c.logs, crilog.Stderr, cio.stderr, c.fanout(crilog.Stderr))

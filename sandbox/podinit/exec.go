@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -39,23 +38,26 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 		fail(errors.New("exec: no command"))
 		return
 	}
-	spec, err := readSpec(filepath.Join(req.Bundle, "config.json"))
+	hostPid, base, pidNS, join, err := s.containerNamespaces(req.ID)
 	if err != nil {
 		fail(err)
 		return
 	}
-	if spec.Process == nil {
-		fail(fmt.Errorf("exec in %q: spec has no process", req.ID))
+	if base == nil || base.Process == nil {
+		fail(fmt.Errorf("exec in %q: no process in its spec", req.ID))
 		return
 	}
-	spec.Process.Args = req.Args
-	spec.Process.Terminal = req.Tty
+	spec := *base
+	process := *base.Process
+	process.Args = req.Args
+	process.Terminal = req.Tty
+	spec.Process = &process
+	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
+	if err != nil {
+		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
+		return
+	}
 
-	hostPid, pidNS, join, err := s.containerNamespaces(req.ID)
-	if err != nil {
-		fail(err)
-		return
-	}
 	defer func() {
 		if pidNS != nil {
 			pidNS.Close()
@@ -79,7 +81,8 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	release := func() { once.Do(s.reapMu.RUnlock) }
 	_, err = containerinit.Exec(containerinit.ExecOptions{
 		ID:               req.ID,
-		Spec:             spec,
+		Spec:             &spec,
+		Seccomp:          filter,
 		PID:              pidNS,
 		Join:             join,
 		Stdin:            io.child[0],
@@ -138,15 +141,15 @@ func (s *server) killExec(e *execProc) {
 // an exec must join: its mount namespace always, and every other one that
 // is not the pod init's own. The pid namespace is returned apart: it is
 // entered by the forking thread, not by the child.
-func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, join []containerinit.Namespace, err error) {
+func (s *server) containerNamespaces(id string) (hostPid int, spec *specs.Spec, pidNS *os.File, join []containerinit.Namespace, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[id]
 	if !ok {
-		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
+		return 0, nil, nil, nil, fmt.Errorf("container %q is not running", id)
 	}
 	if _, running := s.byPid[c.pid]; !running {
-		return 0, nil, nil, fmt.Errorf("container %q is not running", id)
+		return 0, nil, nil, nil, fmt.Errorf("container %q is not running", id)
 	}
 	// Opened under s.mu: the reaper cannot free c's pid meanwhile, so the
 	// /proc entry is c's (or gone, if c is a zombie).
@@ -167,7 +170,7 @@ func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, jo
 		if t != specs.MountNamespace {
 			same, err := sameFile(path, "/proc/self/ns/"+name)
 			if err != nil {
-				return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+				return 0, nil, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
 			}
 			if same {
 				continue
@@ -175,7 +178,7 @@ func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, jo
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return 0, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+			return 0, nil, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
 		}
 		if t == specs.PIDNamespace {
 			pidNS = f
@@ -183,7 +186,7 @@ func (s *server) containerNamespaces(id string) (hostPid int, pidNS *os.File, jo
 		}
 		join = append(join, containerinit.Namespace{Type: t, File: f})
 	}
-	return c.hostPid, pidNS, join, nil
+	return c.hostPid, c.execSpec, pidNS, join, nil
 }
 
 func nsProcName(t specs.LinuxNamespaceType) string {
