@@ -44,9 +44,11 @@ type container struct {
 	terminal *os.File
 	attached map[*attachment]struct{}
 
-	// execSpec is what an exec needs of the container's spec, read once
-	// at start (an exec must not wait on the bundle).
-	execSpec *specs.Spec
+	// execSpec and execSeccomp are what an exec needs of the container's
+	// spec and its compiled seccomp filter, read once at start (an exec
+	// must not wait on the bundle).
+	execSpec    *specs.Spec
+	execSeccomp *containerinit.SeccompFilter
 }
 
 // start starts container req.ID from its bundle and returns its host pid
@@ -125,7 +127,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
 		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{},
-		execSpec: containerinit.ExecSpec(spec)}
+		execSpec: containerinit.ExecSpec(spec), execSeccomp: filter}
 	switch {
 	case cio.terminal != nil:
 		c.io.Add(1)

@@ -38,11 +38,13 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 		fail(errors.New("exec: no command"))
 		return
 	}
-	hostPid, base, pidNS, join, err := s.containerNamespaces(req.ID)
+	target, err := s.execTarget(req.ID)
 	if err != nil {
 		fail(err)
 		return
 	}
+	defer target.close()
+	base := target.spec
 	if base == nil || base.Process == nil {
 		fail(fmt.Errorf("exec in %q: no process in its spec", req.ID))
 		return
@@ -52,21 +54,8 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	process.Args = req.Args
 	process.Terminal = req.Tty
 	spec.Process = &process
-	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
-	if err != nil {
-		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
-		return
-	}
 
-	defer func() {
-		if pidNS != nil {
-			pidNS.Close()
-		}
-		for _, ns := range join {
-			ns.File.Close()
-		}
-	}()
-	io, err := newExecIO(req, hostPid)
+	io, err := newExecIO(req, target.hostPid)
 	if err != nil {
 		fail(fmt.Errorf("exec in %q: %w", req.ID, err))
 		return
@@ -82,9 +71,9 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	_, err = containerinit.Exec(containerinit.ExecOptions{
 		ID:               req.ID,
 		Spec:             &spec,
-		Seccomp:          filter,
-		PID:              pidNS,
-		Join:             join,
+		Seccomp:          target.seccomp,
+		PID:              target.pidNS,
+		Join:             target.join,
 		Stdin:            io.child[0],
 		Stdout:           io.child[1],
 		Stderr:           io.child[2],
@@ -137,40 +126,54 @@ func (s *server) killExec(e *execProc) {
 	}
 }
 
-// containerNamespaces opens the namespaces of running container id that
-// an exec must join: its mount namespace always, and every other one that
-// is not the pod init's own. The pid namespace is returned apart: it is
-// entered by the forking thread, not by the child.
-func (s *server) containerNamespaces(id string) (hostPid int, spec *specs.Spec, pidNS *os.File, join []containerinit.Namespace, err error) {
+// execTarget is what an exec takes from its running container: the parts
+// of its spec and its seccomp filter read at start, and the namespaces it
+// must join: the mount namespace always, and every other one that is not
+// the pod init's own. The pid namespace is apart: the forking thread
+// enters it, not the child.
+type execTarget struct {
+	hostPid int
+	spec    *specs.Spec
+	seccomp *containerinit.SeccompFilter
+	pidNS   *os.File // nil when it is the pod init's
+	join    []containerinit.Namespace
+}
+
+func (t *execTarget) close() {
+	if t.pidNS != nil {
+		t.pidNS.Close()
+	}
+	for _, ns := range t.join {
+		ns.File.Close()
+	}
+}
+
+// execTarget opens the namespaces an exec into running container id joins.
+func (s *server) execTarget(id string) (_ *execTarget, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[id]
 	if !ok {
-		return 0, nil, nil, nil, fmt.Errorf("container %q is not running", id)
+		return nil, fmt.Errorf("container %q is not running", id)
 	}
 	if _, running := s.byPid[c.pid]; !running {
-		return 0, nil, nil, nil, fmt.Errorf("container %q is not running", id)
+		return nil, fmt.Errorf("container %q is not running", id)
 	}
+	t := &execTarget{hostPid: c.hostPid, spec: c.execSpec, seccomp: c.execSeccomp}
 	// Opened under s.mu: the reaper cannot free c's pid meanwhile, so the
 	// /proc entry is c's (or gone, if c is a zombie).
 	defer func() {
 		if err != nil {
-			if pidNS != nil {
-				pidNS.Close()
-			}
-			for _, ns := range join {
-				ns.File.Close()
-			}
-			pidNS, join = nil, nil
+			t.close()
 		}
 	}()
-	for _, t := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace, specs.MountNamespace} {
-		name := nsProcName(t)
+	for _, typ := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace, specs.MountNamespace} {
+		name := nsProcName(typ)
 		path := fmt.Sprintf("/proc/%d/ns/%s", c.hostPid, name)
-		if t != specs.MountNamespace {
+		if typ != specs.MountNamespace {
 			same, err := sameFile(path, "/proc/self/ns/"+name)
 			if err != nil {
-				return 0, nil, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+				return nil, fmt.Errorf("container %q is not running: %w", id, err)
 			}
 			if same {
 				continue
@@ -178,15 +181,15 @@ func (s *server) containerNamespaces(id string) (hostPid int, spec *specs.Spec, 
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return 0, nil, nil, nil, fmt.Errorf("container %q is not running: %w", id, err)
+			return nil, fmt.Errorf("container %q is not running: %w", id, err)
 		}
-		if t == specs.PIDNamespace {
-			pidNS = f
+		if typ == specs.PIDNamespace {
+			t.pidNS = f
 			continue
 		}
-		join = append(join, containerinit.Namespace{Type: t, File: f})
+		t.join = append(t.join, containerinit.Namespace{Type: typ, File: f})
 	}
-	return c.hostPid, c.execSpec, pidNS, join, nil
+	return t, nil
 }
 
 func nsProcName(t specs.LinuxNamespaceType) string {
