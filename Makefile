@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := bin
 
-.PHONY: all build deps test run lint clean bench critest
+.PHONY: all build deps test race run lint clean bench critest
 
 all: build
 
@@ -21,9 +21,16 @@ deps:
 	hack/install-deps.sh
 
 ## test: the whole test suite: upstream critest against cubbyd (see critest
-## below), then unit, real-kernel and end-to-end CRI tests (root)
-test: deps critest
-	$(GO) test -count=1 -p 2 ./...
+## below), the unit and real-kernel tests under the race detector (race), then
+## our end-to-end CRI tests (root)
+test: deps critest race
+	$(GO) test -count=1 -p 1 ./critest/
+
+## race: every package but the end-to-end suite under `go test -race` (the
+## fuzz targets' seed corpora run here too)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '^cubby/critest$$')
+race: build
+	$(GO) test -race -count=1 -p 2 $(UNIT_PKGS)
 
 ## critest: the upstream cri-tools critest (v1.37.0, built from hack/critest)
 ## against a private cubbyd with offline stand-in images; fails when a spec
