@@ -126,3 +126,11 @@ func (d *Daemon) Stop(timeout time.Duration) error {
 	}
 	return nil
 }
+
+// Pid returns the daemon's process id, or 0 when it is not running.
+func (d *Daemon) Pid() int {
+	if !d.Running() {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
