@@ -131,9 +131,15 @@ func (r *Runtime) ContainerExit(podID, id string) (Exit, bool, error) {
 	return control.ReadExit(r.PodDir(podID), id)
 }
 
-// RemoveContainer removes the bundle and exit record of container id. Its
-// rootfs must be unmounted. Idempotent.
+// RemoveContainer makes the pod init forget container id (when the pod
+// runs) and removes its bundle and exit record. Its rootfs must be
+// unmounted. Idempotent.
 func (r *Runtime) RemoveContainer(podID, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), forgetTimeout)
+	defer cancel()
+	// Best effort: a pod init that is gone or going away forgets all its
+	// containers anyway, and the record is memory only.
+	_, _ = control.Call(ctx, control.SocketPath(r.PodDir(podID)), control.Request{Op: control.OpForget, ID: id})
 	if err := os.RemoveAll(filepath.Dir(control.ExitPath(r.PodDir(podID), id))); err != nil {
 		return fmt.Errorf("remove exit record of %q: %w", id, err)
 	}
@@ -151,6 +157,9 @@ func (r *Runtime) RemoveContainer(podID, id string) error {
 	}
 	return nil
 }
+
+// forgetTimeout bounds the pod init's answer to a forget: a map delete.
+const forgetTimeout = 10 * time.Second
 
 // isMountPoint tells whether path is mounted on (its device differs from its
 // parent's). A missing path is not a mount point.

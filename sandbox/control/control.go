@@ -33,6 +33,10 @@ const (
 	OpWait     = "wait"     // block until a container has exited
 	OpShutdown = "shutdown" // kill every container, then exit
 	OpReopen   = "reopen"   // reopen a container's log file (after rotation)
+	// OpForget drops the pod init's record of an exited container (its
+	// removal): a long pod that restarts containers keeps no memory of
+	// the ones gone.
+	OpForget = "forget"
 	// OpExec runs a process in a running container; a session (see Open).
 	OpExec = "exec"
 	// OpAttach hands out a running container's stdio; a session.
@@ -74,6 +78,8 @@ type Response struct {
 	// nanoseconds: taken by the pod init, so it precedes the exit's reap.
 	StartedAt int64 `json:"startedAt,omitempty"`
 	Exit      *Exit `json:"exit,omitempty"`
+	// Containers is how many container records the pod init holds (ping).
+	Containers int `json:"containers,omitempty"`
 	// Files name the descriptors passed with the answer of a session op,
 	// in order: FileStdin, FileStdout, FileStderr, FileTerminal.
 	Files []string `json:"files,omitempty"`

@@ -269,6 +269,32 @@ func (s *server) kill(id string, sig syscall.Signal) error {
 	return nil
 }
 
+// forget drops the record of exited container id, which is being removed;
+// its exit stays on disk until cubbyd removes that too. Forgetting an
+// unknown container succeeds; a running one is an error.
+func (s *server) forget(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-c.exited:
+	default:
+		return fmt.Errorf("forget container %q: still running", id)
+	}
+	delete(s.containers, id)
+	return nil
+}
+
+// count returns how many containers the pod init keeps a record of.
+func (s *server) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.containers)
+}
+
 func (s *server) wait(id string) (*control.Exit, error) {
 	s.mu.Lock()
 	c, ok := s.containers[id]

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"cubby/sandbox/control"
 )
 
 func TestNsPidDepth(t *testing.T) {
@@ -51,5 +53,38 @@ func TestOwnPidNamespace(t *testing.T) {
 	}
 	if ownPidNamespace(&specs.Spec{}) {
 		t.Error("spec without linux section has its own pid namespace")
+	}
+}
+
+func TestForget(t *testing.T) {
+	exited := make(chan struct{})
+	close(exited)
+	s := &server{containers: map[string]*container{
+		"gone":    {id: "gone", exited: exited},
+		"running": {id: "running", exited: make(chan struct{})},
+	}}
+	if got := s.dispatch(control.Request{Op: control.OpPing}).Containers; got != 2 {
+		t.Fatalf("ping counts %d containers, want 2", got)
+	}
+	for _, tc := range []struct {
+		id      string
+		wantErr bool
+		left    int
+	}{
+		{id: "gone", left: 1},
+		{id: "gone", left: 1}, // again: idempotent
+		{id: "unknown", left: 1},
+		{id: "running", wantErr: true, left: 1},
+	} {
+		resp := s.dispatch(control.Request{Op: control.OpForget, ID: tc.id})
+		if (resp.Error != "") != tc.wantErr {
+			t.Errorf("forget %q: error %q, want error %v", tc.id, resp.Error, tc.wantErr)
+		}
+		if got := s.count(); got != tc.left {
+			t.Errorf("after forget %q: %d records, want %d", tc.id, got, tc.left)
+		}
+	}
+	if _, ok := s.containers["running"]; !ok {
+		t.Error("a running container was forgotten")
 	}
 }

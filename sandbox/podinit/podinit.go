@@ -178,6 +178,7 @@ func (s *server) dispatch(req control.Request) control.Response {
 	var err error
 	switch req.Op {
 	case control.OpPing:
+		resp.Containers = s.count()
 	case control.OpStart:
 		resp.Pid, resp.StartedAt, err = s.start(req)
 	case control.OpKill:
@@ -188,6 +189,8 @@ func (s *server) dispatch(req control.Request) control.Response {
 		s.shutdown()
 	case control.OpReopen:
 		err = s.reopen(req.ID)
+	case control.OpForget:
+		err = s.forget(req.ID)
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}
