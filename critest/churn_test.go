@@ -205,6 +205,20 @@ func churnCycle(ctx context.Context, env *framework.Env, image, extraImage strin
 	return nil
 }
 
+// pushChurnImage pushes a one-file image for the churn cycles to pull and
+// remove, and returns its reference.
+func pushChurnImage(t *testing.T, reg *testimage.Registry) string {
+	t.Helper()
+	img, err := testimage.WithFiles(empty.Image, testimage.File{Path: "/churn", Mode: 0o644, Data: []byte("churn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Push(framework.Context(t), img, "churn:1"); err != nil {
+		t.Fatal(err)
+	}
+	return reg.Host + "/churn:1"
+}
+
 // runChurn runs cycles pod lifecycles, parallel at a time.
 func runChurn(t *testing.T, env *framework.Env, image, extraImage string, cycles, parallel int) {
 	t.Helper()
@@ -245,14 +259,7 @@ func TestChurn(t *testing.T) {
 	}
 	reg := suite.Image(t)
 	pullImage(t, env, reg.Ref)
-	extra, err := testimage.WithFiles(empty.Image, testimage.File{Path: "/churn", Mode: 0o644, Data: []byte("churn")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Push(framework.Context(t), extra, "churn:1"); err != nil {
-		t.Fatal(err)
-	}
-	extraRef := reg.Host + "/churn:1"
+	extraRef := pushChurnImage(t, reg)
 
 	// One round first: what the daemon sets up once (network, caches,
 	// worker threads for parallel calls) is not a leak.
