@@ -34,7 +34,9 @@ func pidsIn(dirs []string) ([]int, error) {
 				return nil
 			}
 			got, err := readPids(filepath.Join(p, procsFile))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// ENODEV: the cgroup was removed (by a concurrent delete)
+			// between open and read.
+			if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENODEV) {
 				return err
 			}
 			pids = append(pids, got...)

@@ -62,7 +62,9 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 			State:      store.ContainerCreated,
 		},
 	}
+	c.lifecycle.Lock()
 	if existing, ok := s.objs.ctrs.add(c); !ok {
+		c.lifecycle.Unlock()
 		// kubelet retries a CreateContainer that outlived its deadline:
 		// hand back the container once it exists.
 		if existing.status().PodID == p.id {
@@ -70,8 +72,21 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 		}
 		return nil, fmt.Errorf("container name %q is reserved for %q: %w", c.name, existing.id, errAlreadyExists)
 	}
-	if err := s.createContainer(p, c, img); err != nil {
+	err = s.createContainer(p, c, img)
+	c.lifecycle.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("create container %q: %w", c.name, err)
+	}
+	// A stop of the pod that began while this container was made may not
+	// have seen it: take it away again rather than leave it in a pod that
+	// no longer runs.
+	if p.stopping.Load() || p.status().State != store.PodReady {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := s.removeContainer(rctx, c); err != nil {
+			s.log.Error("remove container made in a stopping pod", "container", c.id, "error", err)
+		}
+		return nil, fmt.Errorf("pod sandbox %q stopped while container %q was created: %w", p.id, c.name, errFailedPrecondition)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

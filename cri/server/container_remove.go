@@ -25,6 +25,11 @@ func (s *Server) RemoveContainer(ctx context.Context, r *runtimeapi.RemoveContai
 }
 
 func (s *Server) removeContainer(ctx context.Context, c *container) error {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if cur, err := s.objs.ctrs.get(c.id); err != nil || cur != c {
+		return nil // removed meanwhile
+	}
 	if err := s.stopContainer(ctx, c, 0); err != nil {
 		return err
 	}

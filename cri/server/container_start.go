@@ -18,6 +18,11 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	if err != nil {
 		return nil, err
 	}
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if cur, err := s.objs.ctrs.get(c.id); err != nil || cur != c {
+		return nil, fmt.Errorf("container %q was removed: %w", c.id, errNotFound)
+	}
 	rec := c.status()
 	if rec.State != store.ContainerCreated {
 		return nil, fmt.Errorf("container %q is %s, not created: %w", c.id, rec.State, errFailedPrecondition)

@@ -68,6 +68,10 @@ type container struct {
 	// updating serializes resource updates, which rewrite the bundle; it is
 	// not the status lock, so List calls never wait on them.
 	updating sync.Mutex
+	// lifecycle serializes create, start and remove, so that a remove
+	// never tears down what a create or a start is still building (nor a
+	// start runs what a remove took apart). Not the status lock either.
+	lifecycle sync.Mutex
 
 	// user is who the container's process runs as, from its spec: set at
 	// create, or read from the bundle on first use after a restart.
