@@ -108,6 +108,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		_ = s.db.DeletePod(p.id)
 		s.objs.pods.remove(p)
 	}()
+	s.fault(faultPodRecorded)
 	rec := p.status()
 	ownCgroup := ownsPodCgroup(p.config)
 
@@ -135,6 +136,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	}
 
 	steps.done("cgroups")
+	s.fault(faultPodCgroups)
 
 	// 2. Files the containers bind-mount: hostname, hosts, resolv.conf.
 	undo.push("pod directory", func(context.Context) error { return s.rt.RemovePod(p.id) })
@@ -143,6 +145,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	}
 
 	steps.done("files")
+	s.fault(faultPodFiles)
 
 	// 3. The pod init, in new namespaces pinned to files.
 	hostNS := namespacesOf(p.config)
@@ -161,6 +164,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	undo.push("pod init", func(ctx context.Context) error {
 		return errors.Join(s.rt.StopPod(ctx, p.id, started.Pid), s.rt.ReleaseNamespaces(p.id))
 	})
+	s.fault(faultPodInit)
 	nsPaths := map[string]string{}
 	for t, path := range started.Namespaces {
 		nsPaths[string(t)] = path
@@ -187,6 +191,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	if err != nil {
 		return err
 	}
+	s.fault(faultPodNetwork)
 	ips := make([]string, 0, len(result.IPs))
 	for _, ip := range result.IPs {
 		ips = append(ips, ip.String())
