@@ -33,6 +33,12 @@ type Suite struct {
 // missing busybox is not an error here: the tests that need the image skip.
 func NewSuite(ctx context.Context, opts Options) (*Suite, error) {
 	s := &Suite{opts: opts}
+	if !opts.External() {
+		// Adopt the pod inits that a killed private cubbyd orphans.
+		if err := BecomeSubreaper(); err != nil {
+			return nil, err
+		}
+	}
 	img, err := testimage.Build(opts.Busybox)
 	if err != nil {
 		s.registryErr = err
