@@ -47,7 +47,6 @@ type Config struct {
 // and whose image is not recorded yet.
 const FaultLayersStored = "pull-image/layers"
 
-
 // Store is the node's image store and snapshotter.
 type Store struct {
 	root          string

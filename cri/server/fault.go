@@ -5,21 +5,21 @@ package server
 // CUBBY_TEST_FAULT by cubbyd). Each name says what is done when it is hit.
 // PullImage's point is the image store's (rootfs.Config.Fault).
 const (
-	faultPodRecorded     = "run-pod-sandbox/recorded"      // record on disk, nothing on the host
-	faultPodCgroups      = "run-pod-sandbox/cgroups"       // pod and init cgroups made
-	faultPodFiles        = "run-pod-sandbox/files"         // pod directory and files written
-	faultPodInit         = "run-pod-sandbox/pod-init"      // init running, namespaces pinned, pid not recorded
-	faultPodNetwork      = "run-pod-sandbox/network"       // CNI ADD done, pod not recorded ready
-	faultCtrRecorded     = "create-container/recorded"     // record on disk, nothing on the host
-	faultCtrSnapshot     = "create-container/snapshot"     // writable layer made, not mounted
-	faultCtrMounted      = "create-container/mounted"      // rootfs mounted, no bundle
-	faultCtrBundle       = "create-container/bundle"       // bundle written, not recorded created
-	faultStartCgroup     = "start-container/cgroup"        // cgroup made, no process
-	faultStartProcess    = "start-container/process"       // process running, not recorded running
-	faultStopPodInit     = "stop-pod-sandbox/pod-init"     // init and containers gone, network up
-	faultStopNetwork     = "stop-pod-sandbox/network"      // CNI DEL done, not recorded
-	faultRemoveCtrs      = "remove-pod-sandbox/containers" // containers removed, pod directory left
-	faultRemovePodDir    = "remove-pod-sandbox/pod-dir"    // pod directory and cgroup gone, record left
+	faultPodRecorded  = "run-pod-sandbox/recorded"      // record on disk, nothing on the host
+	faultPodCgroups   = "run-pod-sandbox/cgroups"       // pod and init cgroups made
+	faultPodFiles     = "run-pod-sandbox/files"         // pod directory and files written
+	faultPodInit      = "run-pod-sandbox/pod-init"      // init running, namespaces pinned, pid not recorded
+	faultPodNetwork   = "run-pod-sandbox/network"       // CNI ADD done, pod not recorded ready
+	faultCtrRecorded  = "create-container/recorded"     // record on disk, nothing on the host
+	faultCtrSnapshot  = "create-container/snapshot"     // writable layer made, not mounted
+	faultCtrMounted   = "create-container/mounted"      // rootfs mounted, no bundle
+	faultCtrBundle    = "create-container/bundle"       // bundle written, not recorded created
+	faultStartCgroup  = "start-container/cgroup"        // cgroup made, no process
+	faultStartProcess = "start-container/process"       // process running, not recorded running
+	faultStopPodInit  = "stop-pod-sandbox/pod-init"     // init and containers gone, network up
+	faultStopNetwork  = "stop-pod-sandbox/network"      // CNI DEL done, not recorded
+	faultRemoveCtrs   = "remove-pod-sandbox/containers" // containers removed, pod directory left
+	faultRemovePodDir = "remove-pod-sandbox/pod-dir"    // pod directory and cgroup gone, record left
 )
 
 // fault marks fault point name: with a hook configured, the hook may end
