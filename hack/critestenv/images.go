@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -85,13 +86,17 @@ func newImageBuilder(busybox, standinPath string) (*imageBuilder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read stand-in program: %w", err)
 	}
-	// Applets critest runs that Debian's busybox-static lacks.
+	// Applets critest runs that Debian's busybox-static lacks, and the
+	// libraries of them all (busybox may be the dynamic build).
 	var debian []testimage.File
 	seen := map[string]bool{}
-	for _, bin := range []string{"/usr/bin/pgrep", "/usr/bin/ipcs"} {
+	for _, bin := range []string{"/usr/bin/pgrep", "/usr/bin/ipcs", busybox} {
 		files, err := withLibraries(bin)
 		if err != nil {
 			return nil, err
+		}
+		if bin == busybox {
+			files = files[1:] // the image has busybox itself
 		}
 		for _, f := range files {
 			if !seen[f.Path] {
@@ -203,6 +208,17 @@ func (b *imageBuilder) predefinedGroup() (v1.Image, error) {
 // withLibraries returns the dynamically linked program at path and every
 // library ldd says it loads, each at the path the loader looks for it.
 func withLibraries(path string) ([]testimage.File, error) {
+	dynamic, err := isDynamic(path)
+	if err != nil {
+		return nil, err
+	}
+	if !dynamic {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return []testimage.File{{Path: path, Mode: 0o755, Data: data}}, nil
+	}
 	out, err := exec.Command("ldd", path).Output()
 	if err != nil {
 		return nil, fmt.Errorf("ldd %s: %w", path, err)
@@ -233,6 +249,21 @@ func withLibraries(path string) ([]testimage.File, error) {
 		files = append(files, testimage.File{Path: p, Mode: 0o755, Data: data})
 	}
 	return files, nil
+}
+
+// isDynamic tells whether the ELF program at path has an interpreter.
+func isDynamic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // pushStandins builds every stand-in and pushes it under all its names.

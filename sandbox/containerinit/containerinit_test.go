@@ -431,3 +431,38 @@ func TestStartSharedPIDNamespace(t *testing.T) {
 		t.Errorf("container in the shared pid namespace printed %q, want its host pid and sees-parent", out)
 	}
 }
+
+func TestChildDeath(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		sig  unix.Signal
+		want string
+	}{
+		{"exit status", []string{"/bin/sh", "-c", "exit 3"}, 0, ", exit status 3"},
+		{"killed", []string{"/bin/sleep", "60"}, unix.SIGKILL, ", killed by signal 9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, err := os.StartProcess(tc.args[0], tc.args, &os.ProcAttr{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.sig != 0 {
+				_ = proc.Signal(tc.sig)
+			}
+			var got string
+			for i := 0; i < 100 && got == ""; i++ {
+				got = childDeath(proc.Pid)
+			}
+			if got != tc.want {
+				t.Errorf("childDeath = %q, want %q", got, tc.want)
+			}
+			// childDeath must not have reaped it.
+			st, err := proc.Wait()
+			if err != nil {
+				t.Fatalf("wait after childDeath: %v", err)
+			}
+			t.Logf("reaped: %v", st)
+		})
+	}
+}

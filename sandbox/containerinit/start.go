@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -192,11 +193,15 @@ func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string, onTerminal fu
 		m, err := p.recv()
 		if err == io.EOF {
 			if !ready {
-				return ErrInitExited
+				return fmt.Errorf("%w%s", ErrInitExited, childDeath(pid))
 			}
 			return nil
 		}
 		if err != nil {
+			if errors.Is(err, unix.ECONNRESET) {
+				// It died before reading all we sent: say how.
+				return fmt.Errorf("%w%s: %w", ErrInitExited, childDeath(pid), err)
+			}
 			return err
 		}
 		switch m.Type {
@@ -218,6 +223,28 @@ func finishParent(p *syncPipe, pid int, cgroupProcsFiles []string, onTerminal fu
 			return fmt.Errorf("unexpected %s message from container init", m.Type)
 		}
 	}
+}
+
+// childDeath describes how the child pid ended, if it has, without reaping
+// it (the caller's reaper does that): ", killed by signal 9" or ", exit
+// status 2". It waits a little for a dying child; "" when nothing is known.
+func childDeath(pid int) string {
+	for i := 0; i < 20; i++ {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+		if err != nil {
+			return "" // reaped already, or not our child
+		}
+		code, status := siginfoChild(&info)
+		switch code {
+		case cldExited:
+			return fmt.Sprintf(", exit status %d", status)
+		case cldKilled, cldDumped:
+			return fmt.Sprintf(", killed by signal %d", status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return ""
 }
 
 // joinCgroups writes the child's pid into every cgroup.procs file.
