@@ -68,6 +68,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	adoptOrphans(ctx, log)
 	d, err := newDaemon(cfg, log)
 	if err != nil {
 		return err
