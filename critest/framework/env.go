@@ -149,6 +149,8 @@ func (s *Suite) NewEnv(t testing.TB, options ...func(*DaemonConfig)) *Env {
 		if err := d.Stop(stopTimeout); err != nil {
 			t.Error(err)
 		}
+		// The pod inits a Restart orphaned are the suite's children now.
+		ReapOrphans()
 	})
 	if err := e.start(); err != nil {
 		t.Fatal(err)

@@ -59,6 +59,7 @@ func (s *Suite) Options() Options { return s.opts }
 
 // Close stops the registry and removes the built binaries.
 func (s *Suite) Close() error {
+	ReapOrphans()
 	var errs []error
 	if s.registry != nil {
 		errs = append(errs, s.registry.Close())
