@@ -151,12 +151,15 @@ func TestCrashAtFaultPoints(t *testing.T) {
 		{"run-pod-sandbox/files", stepRunPod},
 		{"run-pod-sandbox/pod-init", stepRunPod},
 		{"run-pod-sandbox/network", stepRunPod},
+		{"run-pod-sandbox/done", stepRunPod},
 		{"create-container/recorded", stepCreate},
 		{"create-container/snapshot", stepCreate},
 		{"create-container/mounted", stepCreate},
 		{"create-container/bundle", stepCreate},
+		{"create-container/done", stepCreate},
 		{"start-container/cgroup", stepStart},
 		{"start-container/process", stepStart},
+		{"start-container/done", stepStart},
 		{"stop-pod-sandbox/pod-init", stepStopPod},
 		{"stop-pod-sandbox/network", stepStopPod},
 		{"remove-pod-sandbox/containers", stepRemovePod},
@@ -219,15 +222,22 @@ func (w *crashWorld) finish(ctx context.Context, at step) {
 		w.must(ctx, stepStopPod, stepRemovePod)
 
 	case stepRunPod:
-		// The half-made pod is gone or NOTREADY; kubelet's retry of the
-		// same RunPodSandbox gives a ready pod.
+		// The half-made pod is gone or NOTREADY, a finished one READY;
+		// kubelet's retry of the same RunPodSandbox gives a ready pod: the
+		// finished one if there is one.
+		ready := ""
 		for _, p := range w.pods(ctx) {
-			if p.GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
-				t.Errorf("half-made pod %q after restart: %s, want NOTREADY or gone", p.GetId(), p.GetState())
+			if p.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY && ready == "" {
+				ready = p.GetId()
+			} else if p.GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+				t.Errorf("pod %q after restart: %s, want one READY or NOTREADY ones or none", p.GetId(), p.GetState())
 			}
 		}
 		if err := w.do(ctx, stepRunPod); err != nil {
 			t.Fatalf("kubelet's retry of RunPodSandbox: %v", err)
+		}
+		if ready != "" && w.podID != ready {
+			t.Errorf("retry of RunPodSandbox made pod %q besides the ready %q", w.podID, ready)
 		}
 		if st, _ := podStatus(t, w.env, w.podID, false); st.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY || st.GetNetwork().GetIp() == "" {
 			t.Errorf("retried pod %q: state %s ip %q, want READY with an IP", w.podID, st.GetState(), st.GetNetwork().GetIp())
@@ -239,15 +249,21 @@ func (w *crashWorld) finish(ctx context.Context, at step) {
 	case stepCreate:
 		// The half-made container is gone or CREATED (and starts);
 		// kubelet's retry of CreateContainer gives a container that runs.
+		created := ""
 		for _, c := range w.containers(ctx) {
 			if c.GetState() != runtimeapi.ContainerState_CONTAINER_CREATED {
 				t.Errorf("half-made container %q after restart: %s, want CREATED or gone", c.GetId(), c.GetState())
 			}
+			created = c.GetId()
 		}
 		if st, _ := podStatus(t, w.env, w.podID, false); st.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
 			t.Errorf("pod %q after restart: %s, want READY", w.podID, st.GetState())
 		}
-		w.must(ctx, stepCreate, stepStart)
+		w.must(ctx, stepCreate)
+		if created != "" && w.ctrID != created {
+			t.Errorf("retry of CreateContainer made container %q besides the created %q", w.ctrID, created)
+		}
+		w.must(ctx, stepStart)
 		w.checkRunning(ctx)
 		w.must(ctx, stepStopPod, stepRemovePod)
 

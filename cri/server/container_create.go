@@ -75,6 +75,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 		return nil, fmt.Errorf("create container %q: %w", c.name, err)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	s.fault(faultCtrDone)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

@@ -40,6 +40,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 		return nil, fmt.Errorf("start container %q: %w", c.id, err)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
+	s.fault(faultStartDone)
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 

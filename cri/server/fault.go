@@ -10,12 +10,15 @@ const (
 	faultPodFiles     = "run-pod-sandbox/files"         // pod directory and files written
 	faultPodInit      = "run-pod-sandbox/pod-init"      // init running, namespaces pinned, pid not recorded
 	faultPodNetwork   = "run-pod-sandbox/network"       // CNI ADD done, pod not recorded ready
+	faultPodDone      = "run-pod-sandbox/done"          // pod ready, not answered
 	faultCtrRecorded  = "create-container/recorded"     // record on disk, nothing on the host
 	faultCtrSnapshot  = "create-container/snapshot"     // writable layer made, not mounted
 	faultCtrMounted   = "create-container/mounted"      // rootfs mounted, no bundle
 	faultCtrBundle    = "create-container/bundle"       // bundle written, not recorded created
+	faultCtrDone      = "create-container/done"         // container created, not answered
 	faultStartCgroup  = "start-container/cgroup"        // cgroup made, no process
 	faultStartProcess = "start-container/process"       // process running, not recorded running
+	faultStartDone    = "start-container/done"          // recorded running, not answered
 	faultStopPodInit  = "stop-pod-sandbox/pod-init"     // init and containers gone, network up
 	faultStopNetwork  = "stop-pod-sandbox/network"      // CNI DEL done, not recorded
 	faultRemoveCtrs   = "remove-pod-sandbox/containers" // containers removed, pod directory left

@@ -71,6 +71,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		return nil, fmt.Errorf("run pod sandbox %q: %w", p.name, err)
 	}
 	s.monitorPod(p)
+	s.fault(faultPodDone)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
