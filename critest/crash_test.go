@@ -165,43 +165,67 @@ func TestCrashAtFaultPoints(t *testing.T) {
 		{"remove-pod-sandbox/containers", stepRemovePod},
 		{"remove-pod-sandbox/pod-dir", stepRemovePod},
 	}
-	reg := suite.Image(t)
-	for _, tc := range cases {
-		t.Run(strings.ReplaceAll(tc.point, "/", "_"), func(t *testing.T) {
-			env := suite.NewEnv(t, framework.WithEnv(faultEnv+"="+tc.point))
-			ctx := framework.Context(t)
-			w := &crashWorld{
-				t:     t,
-				env:   env,
-				image: reg.Ref,
-				pod:   podConfig("crash", t.TempDir()),
-				ctr:   containerConfig("sleeper", reg.Ref, "sleeper.log", "sleep", "3600"),
-			}
-			t.Cleanup(func() { removeAllPods(t, env) })
-
-			// Up to the faulted step, which must lose its connection.
-			for s := stepPull; s <= tc.at; s++ {
-				err := w.do(ctx, s)
-				if s < tc.at {
-					if err != nil {
-						t.Fatalf("%s before the fault: %v", s, err)
-					}
-					continue
-				}
-				if status.Code(err) != codes.Unavailable {
-					t.Fatalf("%s with fault %s: got %v, want the connection lost (Unavailable)", s, tc.point, err)
-				}
-			}
-			if err := env.Daemon.WaitExit(30 * time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
-				t.Fatalf("cubbyd did not die at %s: %v", tc.point, err)
-			}
-			env.StartAgain(t) // no fault this time
-			w.finish(ctx, tc.at)
-
-			removeAllPods(t, env)
-			w.checkGone(t)
-		})
+	// In the node's pid namespace the containers outlive a dead pod init:
+	// the second variant checks that nothing of them is left either.
+	variants := []struct {
+		name string
+		pid  runtimeapi.NamespaceMode
+	}{
+		{"pod-pid", runtimeapi.NamespaceMode_CONTAINER},
+		{"node-pid", runtimeapi.NamespaceMode_NODE},
 	}
+	reg := suite.Image(t)
+	for _, v := range variants {
+		for _, tc := range cases {
+			if tc.at == stepPull && v.pid == runtimeapi.NamespaceMode_NODE {
+				continue // a pull has no pod
+			}
+			t.Run(v.name+"/"+strings.ReplaceAll(tc.point, "/", "_"), func(t *testing.T) {
+				runFaultCase(t, reg.Ref, tc.point, tc.at, v.pid)
+			})
+		}
+	}
+}
+
+// runFaultCase runs one pod's lifecycle into fault point `point` inside
+// step at, restarts cubbyd and finishes the lifecycle.
+func runFaultCase(t *testing.T, image, point string, at step, pid runtimeapi.NamespaceMode) {
+	env := suite.NewEnv(t, framework.WithEnv(faultEnv+"="+point))
+	ctx := framework.Context(t)
+	w := &crashWorld{
+		t:     t,
+		env:   env,
+		image: image,
+		pod:   podConfig("crash", t.TempDir()),
+		ctr:   containerConfig("sleeper", image, "sleeper.log", "sleep", "3600"),
+	}
+	if pid == runtimeapi.NamespaceMode_NODE {
+		w.pod.Linux.SecurityContext.NamespaceOptions.Pid = pid
+	}
+	w.ctr.Linux.SecurityContext.NamespaceOptions.Pid = pid
+	t.Cleanup(func() { removeAllPods(t, env) })
+
+	// Up to the faulted step, which must lose its connection.
+	for s := stepPull; s <= at; s++ {
+		err := w.do(ctx, s)
+		if s < at {
+			if err != nil {
+				t.Fatalf("%s before the fault: %v", s, err)
+			}
+			continue
+		}
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("%s with fault %s: got %v, want the connection lost (Unavailable)", s, point, err)
+		}
+	}
+	if err := env.Daemon.WaitExit(30 * time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("cubbyd did not die at %s: %v", point, err)
+	}
+	env.StartAgain(t) // no fault this time
+	w.finish(ctx, at)
+
+	removeAllPods(t, env)
+	w.checkGone(t)
 }
 
 // finish checks the state after the restart and takes kubelet's next steps
