@@ -58,6 +58,9 @@ func (s *Store) install(ctx context.Context, src source, tag, repoDigest string)
 	if err := s.fetchLayers(ctx, src.layers, diffIDs, chains); err != nil {
 		return Image{}, fmt.Errorf("image %q: %w", id, err)
 	}
+	if s.fault != nil {
+		s.fault(FaultLayersStored)
+	}
 	rec := &imageRecord{
 		ID:             id,
 		Size:           size,

@@ -38,7 +38,14 @@ type Config struct {
 	MaxConcurrentDownloads int
 	// Logger receives pull progress. nil discards it.
 	Logger *slog.Logger
+	// Fault, when set, is called at each named fault point (FaultLayersStored);
+	// crash-consistency tests make it kill the process. nil in production.
+	Fault func(point string)
 }
+
+// FaultLayersStored is the fault point of a pull whose layers are stored
+// and whose image is not recorded yet.
+const FaultLayersStored = "pull-image/layers"
 
 // Store is the node's image store and snapshotter.
 type Store struct {
@@ -49,6 +56,7 @@ type Store struct {
 	transport     *policyTransport
 	maxConcurrent int
 	log           *slog.Logger
+	fault         func(point string)
 	db            *bolt.DB
 	flights       flights
 	usage         usageCache
@@ -101,6 +109,7 @@ func Open(cfg Config) (*Store, error) {
 		registries:    registries,
 		maxConcurrent: cfg.MaxConcurrentDownloads,
 		log:           cfg.Logger,
+		fault:         cfg.Fault,
 		images:        map[string]*imageRecord{},
 		tags:          map[string]string{},
 		digests:       map[string]string{},

@@ -68,6 +68,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	adoptOrphans(ctx, log)
 	d, err := newDaemon(cfg, log)
 	if err != nil {
 		return err
@@ -120,6 +121,7 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	fault := faultHook(log)
 	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
 		return nil, err
 	}
@@ -139,6 +141,7 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 		NoProgressTimeout:      noProgress,
 		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
 		Logger:                 log,
+		Fault:                  fault,
 	}); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
@@ -161,7 +164,7 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version}, server.Deps{
+	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version, Fault: fault}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
 		Network: network,

@@ -60,6 +60,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 			CgroupPath: path.Join(podRec.CgroupParent, id),
 			CreatedAt:  time.Now().UnixNano(),
 			State:      store.ContainerCreated,
+			Creating:   true,
 		},
 	}
 	c.lifecycle.Lock()
@@ -89,6 +90,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 		return nil, fmt.Errorf("pod sandbox %q stopped while container %q was created: %w", p.id, c.name, errFailedPrecondition)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	s.fault(faultCtrDone)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
@@ -97,6 +99,7 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 		s.objs.ctrs.remove(c)
 		return err
 	}
+	s.fault(faultCtrRecorded)
 	var undo undoStack
 	defer func() {
 		if err == nil {
@@ -120,6 +123,7 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 		return err
 	}
 	steps.done("snapshot")
+	s.fault(faultCtrSnapshot)
 	undo.push("rootfs snapshot", func(context.Context) error { return s.images.RemoveSnapshot(c.id) })
 	undo.push("bundle", func(context.Context) error { return s.rt.RemoveContainer(p.id, c.id) })
 	rootfsPath := s.rt.RootfsPath(c.id)
@@ -128,6 +132,7 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 	}
 	undo.push("rootfs mount", func(context.Context) error { return s.images.UnmountSnapshot(rootfsPath) })
 	steps.done("mount")
+	s.fault(faultCtrMounted)
 	vols, err := s.prepareImageVolumes(c.id, c.config, &undo)
 	if err != nil {
 		return err
@@ -139,6 +144,10 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 	steps.done("spec")
 	defer steps.done("bundle")
 	if err := s.rt.WriteBundle(c.id, spec); err != nil {
+		return err
+	}
+	s.fault(faultCtrBundle)
+	if err := c.update(s.db, func(r *store.Container) { r.Creating = false }); err != nil {
 		return err
 	}
 	c.user.Store(containerUserStatus(spec))

@@ -37,7 +37,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 	if err := s.startContainer(ctx, c, rec); err != nil {
 		now := time.Now().UnixNano()
 		_ = c.update(s.db, func(r *store.Container) {
-			r.State, r.StartedAt, r.FinishedAt = store.ContainerExited, now, now
+			r.State, r.StartedAt, r.FinishedAt, r.Starting = store.ContainerExited, now, now, false
 			r.ExitCode, r.Reason, r.Message = 128, "StartError", err.Error()
 		})
 		c.markExited()
@@ -45,6 +45,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 		return nil, fmt.Errorf("start container %q: %w", c.id, err)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
+	s.fault(faultStartDone)
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
@@ -55,9 +56,15 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 	if err != nil {
 		return err
 	}
+	// Persisted before the first host side effect: recovery kills a start
+	// that a crash interrupted.
+	if err := c.update(s.db, func(r *store.Container) { r.Starting = true }); err != nil {
+		return err
+	}
 	if err := s.cgroups.Create(rec.CgroupPath, spec.Linux.Resources); err != nil {
 		return fmt.Errorf("create cgroup: %w", err)
 	}
+	s.fault(faultStartCgroup)
 	procs, err := s.cgroups.ProcsFiles(rec.CgroupPath)
 	if err != nil {
 		return err
@@ -67,10 +74,11 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 	if err != nil {
 		return err
 	}
+	s.fault(faultStartProcess)
 	steps.done("process")
 	defer steps.done("record")
 	if err := c.update(s.db, func(r *store.Container) {
-		r.State, r.Pid, r.StartedAt = store.ContainerRunning, pid, startedAt.UnixNano()
+		r.State, r.Pid, r.StartedAt, r.Starting = store.ContainerRunning, pid, startedAt.UnixNano(), false
 	}); err != nil {
 		return err
 	}

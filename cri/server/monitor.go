@@ -125,5 +125,10 @@ func (s *Server) monitorPod(p *pod) {
 		}); err != nil {
 			s.log.Error("record pod not ready", "pod", p.id, "error", err)
 		}
+		// Its containers died with it, or (in the node's pid namespace)
+		// would run on unmonitored: end them and record their exits.
+		for _, c := range s.objs.podContainers(p.id) {
+			s.settleExit(c)
+		}
 	}()
 }

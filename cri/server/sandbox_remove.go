@@ -33,6 +33,7 @@ func (s *Server) removePod(ctx context.Context, p *pod) error {
 			return err
 		}
 	}
+	s.fault(faultRemoveCtrs)
 	rec := p.status()
 	if err := s.rt.RemovePod(p.id); err != nil {
 		return err
@@ -42,6 +43,7 @@ func (s *Server) removePod(ctx context.Context, p *pod) error {
 			return err
 		}
 	}
+	s.fault(faultRemovePodDir)
 	if err := s.db.DeletePod(p.id); err != nil {
 		return err
 	}

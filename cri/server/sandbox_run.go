@@ -71,6 +71,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		return nil, fmt.Errorf("run pod sandbox %q: %w", p.name, err)
 	}
 	s.monitorPod(p)
+	s.fault(faultPodDone)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
@@ -108,6 +109,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		_ = s.db.DeletePod(p.id)
 		s.objs.pods.remove(p)
 	}()
+	s.fault(faultPodRecorded)
 	rec := p.status()
 	ownCgroup := ownsPodCgroup(p.config)
 
@@ -135,6 +137,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	}
 
 	steps.done("cgroups")
+	s.fault(faultPodCgroups)
 
 	// 2. Files the containers bind-mount: hostname, hosts, resolv.conf.
 	undo.push("pod directory", func(context.Context) error { return s.rt.RemovePod(p.id) })
@@ -143,6 +146,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	}
 
 	steps.done("files")
+	s.fault(faultPodFiles)
 
 	// 3. The pod init, in new namespaces pinned to files.
 	hostNS := namespacesOf(p.config)
@@ -161,6 +165,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	undo.push("pod init", func(ctx context.Context) error {
 		return errors.Join(s.rt.StopPod(ctx, p.id, started.Pid), s.rt.ReleaseNamespaces(p.id))
 	})
+	s.fault(faultPodInit)
 	nsPaths := map[string]string{}
 	for t, path := range started.Namespaces {
 		nsPaths[string(t)] = path
@@ -187,6 +192,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	if err != nil {
 		return err
 	}
+	s.fault(faultPodNetwork)
 	ips := make([]string, 0, len(result.IPs))
 	for _, ip := range result.IPs {
 		ips = append(ips, ip.String())

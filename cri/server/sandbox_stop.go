@@ -68,12 +68,14 @@ func (s *Server) stopPod(ctx context.Context, p *pod) (err error) {
 		}
 	}()
 	steps.done("pod init")
+	s.fault(faultStopPodInit)
 	if netns := rec.Namespaces[string(specs.NetworkNamespace)]; !rec.NetworkDone && netns != "" {
 		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, netns)); err != nil {
 			return err
 		}
 	}
 	steps.done("network")
+	s.fault(faultStopNetwork)
 	if err := s.rt.ReleaseNamespaces(p.id); err != nil {
 		return err
 	}

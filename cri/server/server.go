@@ -25,6 +25,9 @@ type Config struct {
 	DefaultCgroupParent string
 	// Version is cubby's version, reported by Version.
 	Version string
+	// Fault, when set, is called at every named fault point (fault.go);
+	// crash-consistency tests make it kill cubbyd. nil in production.
+	Fault func(point string)
 }
 
 // Deps are the layers below the CRI layer.

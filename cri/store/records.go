@@ -76,4 +76,12 @@ type Container struct {
 	ExitCode   int32          `json:"exitCode,omitempty"`
 	Reason     string         `json:"reason,omitempty"`
 	Message    string         `json:"message,omitempty"`
+	// Creating is set from the first write of the record until
+	// CreateContainer has made everything; a record that still has it
+	// after a crash is of a half-made container, which recovery removes.
+	Creating bool `json:"creating,omitempty"`
+	// Starting is set before StartContainer's first host side effect and
+	// cleared with the running record; a created container that still has
+	// it after a crash failed to start (recovery kills what it started).
+	Starting bool `json:"starting,omitempty"`
 }

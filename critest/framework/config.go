@@ -21,6 +21,15 @@ type DaemonConfig struct {
 	LogLevel     string      `toml:"log_level,omitempty"`
 	Image        ImageConfig `toml:"image"`
 	CNI          CNIConfig   `toml:"cni"`
+	// Env is added to the daemon's environment ("KEY=value"); it is not
+	// part of the config file and may change between restarts.
+	Env []string `toml:"-"`
+}
+
+// WithEnv is a NewEnv option that adds "KEY=value" settings to the
+// private daemon's environment (e.g. CUBBY_TEST_FAULT).
+func WithEnv(kv ...string) func(*DaemonConfig) {
+	return func(c *DaemonConfig) { c.Env = append(c.Env, kv...) }
 }
 
 // ImageConfig is the [image] table.

@@ -47,6 +47,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		"--state", d.Config.State)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	if len(d.Config.Env) > 0 {
+		cmd.Env = append(os.Environ(), d.Config.Env...)
+	}
 	// Do not outlive a test binary killed by its timeout.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -88,6 +91,21 @@ func (d *Daemon) Running() bool {
 	default:
 		return true
 	}
+}
+
+// WaitExit waits up to timeout for the daemon to exit on its own (a fault
+// point killed it) and reports how it ended.
+func (d *Daemon) WaitExit(timeout time.Duration) error {
+	if d.cmd == nil {
+		return fmt.Errorf("cubbyd on %s: not started", d.Config.Listen)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(timeout):
+		return fmt.Errorf("cubbyd %d still runs after %s", d.cmd.Process.Pid, timeout)
+	}
+	d.cmd = nil
+	return d.err
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

@@ -149,6 +149,8 @@ func (s *Suite) NewEnv(t testing.TB, options ...func(*DaemonConfig)) *Env {
 		if err := d.Stop(stopTimeout); err != nil {
 			t.Error(err)
 		}
+		// The pod inits a Restart orphaned are the suite's children now.
+		ReapOrphans()
 	})
 	if err := e.start(); err != nil {
 		t.Fatal(err)
@@ -273,4 +275,29 @@ func Context(t testing.TB) context.Context {
 // CleanupContext returns a context for CRI calls made from a cleanup.
 func CleanupContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), cleanupTimeout)
+}
+
+// Config is the private daemon's config; zero against an external endpoint.
+func (e *Env) Config() DaemonConfig {
+	if e.Daemon == nil {
+		return DaemonConfig{}
+	}
+	return e.Daemon.Config
+}
+
+// StartAgain starts the private daemon after it exited (a fault point
+// killed it, or Daemon.Kill), with env replacing its extra environment.
+func (e *Env) StartAgain(t testing.TB, env ...string) {
+	t.Helper()
+	if !e.Private {
+		t.Skip("restart needs a private cubbyd (not with -endpoint)")
+	}
+	e.disconnect()
+	if err := e.Daemon.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	e.Daemon.Config.Env = env
+	if err := e.start(); err != nil {
+		t.Fatalf("start again: %v", err)
+	}
 }

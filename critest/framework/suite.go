@@ -33,6 +33,12 @@ type Suite struct {
 // missing busybox is not an error here: the tests that need the image skip.
 func NewSuite(ctx context.Context, opts Options) (*Suite, error) {
 	s := &Suite{opts: opts}
+	if !opts.External() {
+		// Adopt the pod inits that a killed private cubbyd orphans.
+		if err := BecomeSubreaper(); err != nil {
+			return nil, err
+		}
+	}
 	img, err := testimage.Build(opts.Busybox)
 	if err != nil {
 		s.registryErr = err
@@ -53,6 +59,7 @@ func (s *Suite) Options() Options { return s.opts }
 
 // Close stops the registry and removes the built binaries.
 func (s *Suite) Close() error {
+	ReapOrphans()
 	var errs []error
 	if s.registry != nil {
 		errs = append(errs, s.registry.Close())

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// adoptOrphans makes cubbyd the child subreaper of what it starts and reaps
+// the orphans that come to it until ctx ends. When a pod init dies while
+// cubbyd runs, what it leaves behind (the containers of a pod in the node's
+// pid namespace, killed through their cgroups) re-parents to cubbyd instead
+// of PID 1, which on some machines never reaps.
+//
+// Only exited children in another session are reaped: the pod inits
+// (started with setsid) and what they left. Children cubbyd starts through
+// os/exec (CNI plugins) share its session and are left to their own Wait,
+// which a foreign wait would break. A pod init orphaned by a cubbyd restart
+// is not cubbyd's child any more: the node's init or cubbyd's supervisor
+// reaps it.
+func adoptOrphans(ctx context.Context, log *slog.Logger) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		log.Warn("become child subreaper; orphans of dead pod inits go to PID 1", "error", err)
+		return
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	go func() {
+		defer signal.Stop(sigs)
+		tick := time.NewTicker(30 * time.Second) // a missed signal costs a zombie this long
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			case <-tick.C:
+			}
+			for _, pid := range reapForeignZombies() {
+				log.Debug("reaped adopted process", "pid", pid)
+			}
+		}
+	}()
+}
+
+// reapForeignZombies reaps this process's exited children that run in
+// another session and returns their pids.
+func reapForeignZombies() []int {
+	self := os.Getpid()
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return nil
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var reaped []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		state, ppid, session, ok := statFields(string(b))
+		if !ok || state != "Z" || ppid != self || session == sid {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		var ws unix.WaitStatus
+		if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err == nil && got == pid {
+			reaped = append(reaped, pid)
+		}
+	}
+	return reaped
+}
+
+// statFields returns the state, parent pid and session of a
+// /proc/<pid>/stat line; comm may hold spaces, so fields count from its ')'.
+func statFields(s string) (state string, ppid, session int, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 4 { // state, ppid, pgrp, session
+		return "", 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	session, err2 := strconv.Atoi(f[3])
+	return f[0], ppid, session, err1 == nil && err2 == nil
+}
