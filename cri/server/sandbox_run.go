@@ -263,6 +263,9 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if m.GetNamespace() == "" {
 		return fmt.Errorf("pod sandbox metadata.namespace is empty: %w", errInvalidArgument)
 	}
+	if err := validatePodIdentity(m); err != nil {
+		return err
+	}
 	if err := validatePodNamespaces(cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()); err != nil {
 		return err
 	}

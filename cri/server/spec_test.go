@@ -150,3 +150,24 @@ func TestLookupPrefix(t *testing.T) {
 		t.Errorf("empty: err = %v", err)
 	}
 }
+
+func TestValidatePodIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		m    *runtimeapi.PodSandboxMetadata
+		want bool
+	}{
+		{m: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u1"}, want: true},
+		{m: &runtimeapi.PodSandboxMetadata{Name: "../web", Namespace: "a/b", Uid: "ü"}, want: true},
+		{m: &runtimeapi.PodSandboxMetadata{Name: "w\x00eb", Namespace: "default"}},
+		{m: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "\x00"}},
+		{m: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u\x00"}},
+	} {
+		err := validatePodIdentity(tc.m)
+		if (err == nil) != tc.want {
+			t.Errorf("%q: %v, want ok %v", tc.m, err, tc.want)
+		}
+		if err != nil && !errors.Is(err, errInvalidArgument) {
+			t.Errorf("%q: %v is not InvalidArgument", tc.m, err)
+		}
+	}
+}
