@@ -87,10 +87,22 @@ func (s *Server) startExec(ctx context.Context, c *container, rec store.Containe
 		return nil, fmt.Errorf("exec in container %q: its pod is not running: %w", c.id, errFailedPrecondition)
 	}
 	if err != nil {
+		// An exec that races the container's exit fails in odd ways (a
+		// fork into a pid namespace whose init is gone is ENOMEM): when
+		// the container turns out to have exited, say so.
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("exec in container %q: it exited: %w", c.id, errFailedPrecondition)
+		case <-time.After(execExitGrace):
+		}
 		return nil, fmt.Errorf("exec in container %q: %w", c.id, err)
 	}
 	return p, nil
 }
+
+// execExitGrace is how long a failed exec waits to learn whether the
+// container exited under it (its exit is being recorded).
+const execExitGrace = time.Second
 
 // waitExec waits for p to exit. When timeout (if > 0) passes or ctx ends
 // first, p is killed with everything it started, and the error says why.

@@ -42,6 +42,10 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 		})
 		c.markExited()
 		s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+		if p.stopping.Load() {
+			// The pod's stop raced this start and took its init away.
+			return nil, fmt.Errorf("start container %q: pod sandbox %q is stopping: %w (%w)", c.id, p.id, errFailedPrecondition, err)
+		}
 		return nil, fmt.Errorf("start container %q: %w", c.id, err)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
