@@ -26,6 +26,13 @@ func FuzzApply(f *testing.F) {
 		{{name: "hl", typ: tar.TypeLink, link: "../canary"}},
 		{{name: "dev/x", typ: tar.TypeChar, major: 1, minor: 3}, {name: "fifo", typ: tar.TypeFifo}},
 		{{name: "d/.wh..wh..opq", typ: tar.TypeReg}, {name: "d/f", typ: tar.TypeReg, body: "x"}},
+		// A chain of symlinks out, a hardlink through a symlink, a
+		// directory replaced by a symlink before a write under it, and
+		// whiteouts that name the parent.
+		{{name: "a", typ: tar.TypeSymlink, link: "b"}, {name: "b", typ: tar.TypeSymlink, link: "../"}, {name: "a/victim", typ: tar.TypeReg, body: "pwned"}},
+		{{name: "d", typ: tar.TypeSymlink, link: ".."}, {name: "hl", typ: tar.TypeLink, link: "d/canary"}},
+		{{name: "d/", typ: tar.TypeDir}, {name: "d", typ: tar.TypeSymlink, link: "/"}, {name: "d/victim", typ: tar.TypeReg, body: "pwned"}},
+		{{name: ".wh...", typ: tar.TypeReg}, {name: "../.wh.canary", typ: tar.TypeReg}},
 	} {
 		f.Add(buildTar(f, entries).Bytes())
 	}
