@@ -219,6 +219,11 @@ func TestStateDirWiped(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// A reboot also clears the pods' NAT rules, which CNI DEL cannot find
+	// without their network namespaces.
+	if _, err := framework.RemoveNATRules(env.Config().CNI.DefaultNetworkName); err != nil {
+		t.Fatal(err)
+	}
 	env.StartAgain(t)
 
 	for _, p := range pods {

@@ -133,6 +133,7 @@ func (s *Suite) NewEnv(t testing.TB, options ...func(*DaemonConfig)) *Env {
 		RemoveCgroup(t, cfg.CgroupParent)
 		removeLink(t, cfg.CNI.DefaultBridge)
 		removeIPAMDir(t, cfg.CNI.DefaultNetworkName)
+		removeNATRules(t, cfg.CNI.DefaultNetworkName)
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -256,6 +257,18 @@ func removeIPAMDir(t testing.TB, network string) {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Errorf("remove %s: %v", dir, err)
+	}
+}
+
+// removeNATRules reports and removes per-pod NAT rules of the test's
+// network that outlived its pods.
+func removeNATRules(t testing.TB, network string) {
+	rules, err := RemoveNATRules(network)
+	for _, r := range rules {
+		t.Errorf("leak: nat rule %s", r)
+	}
+	if err != nil {
+		t.Error(err)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 // Leftovers lists what the private daemon still has on the host besides
 // its stores: entries under its state directory's pods/ and containers/,
 // mounts under its directories, cgroups under its cgroup parent, links on
-// its bridge, reserved IPs of its network, processes started under its
+// its bridge, reserved IPs of its network, its network's per-pod NAT
+// rules, processes started under its
 // state directory, and adopted pod inits nobody reaped. Empty once every
 // pod is removed. Against an external endpoint it returns nothing.
 func (e *Env) Leftovers() ([]string, error) {
@@ -59,6 +60,13 @@ func (e *Env) Leftovers() ([]string, error) {
 		if looksLikeIP(ip.Name()) {
 			out = append(out, fmt.Sprintf("IP %s of network %s", ip.Name(), cfg.CNI.DefaultNetworkName))
 		}
+	}
+	nat, err := NATRules(cfg.CNI.DefaultNetworkName)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range nat {
+		out = append(out, fmt.Sprintf("nat rule %s", r))
 	}
 	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range cmdlines {

@@ -8,7 +8,8 @@
 // only mirror of registry.k8s.io, k8s.gcr.io and gcr.io. After critest it
 // compares the outcome with the committed ratchet list of specs that must
 // pass (ratchet.go), prints the counts, and checks that nothing was left
-// behind: pods, mounts, veths on the test bridge, cgroups, shm segments.
+// behind: pods, mounts, veths on the test bridge, per-pod NAT rules,
+// cgroups, shm segments.
 //
 // The exit status is non-zero when a listed spec did not pass, something
 // leaked, or the environment could not be set up; specs outside the list
@@ -126,6 +127,7 @@ func run(o options) (err error) {
 	defer func() {
 		leaks.pods(node.Endpoint)
 		leaks.vethsOn(o.node.Bridge)
+		leaks.natRules(o.node.NetworkName)
 		cerr := node.Close()
 		leaks.shm(shmBefore)
 		if cerr != nil {
@@ -303,6 +305,17 @@ func (l *leakCheck) pods(endpoint string) {
 		l.add("pod %s (%s) still exists", p.GetId(), p.GetMetadata().GetName())
 		_, _ = rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.GetId()})
 		_, _ = rs.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.GetId()})
+	}
+}
+
+// natRules reports and removes per-pod NAT rules of the run's network.
+func (l *leakCheck) natRules(network string) {
+	rules, err := framework.RemoveNATRules(network)
+	for _, r := range rules {
+		l.add("nat rule %s", r)
+	}
+	if err != nil {
+		l.add("%v", err)
 	}
 }
 
