@@ -221,7 +221,7 @@ func writeFile(pfd int, base string, r io.Reader) error {
 		return fmt.Errorf("create file: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), base)
-	if _, err := io.Copy(f, r); err != nil {
+	if err := copySparse(f, r); err != nil {
 		f.Close()
 		return fmt.Errorf("write file: %w", err)
 	}
@@ -234,6 +234,65 @@ func writeFile(pfd int, base string, r io.Reader) error {
 // hardlink links base (in pfd) to linkname, which is resolved inside the
 // root like any other entry name. linkat without AT_SYMLINK_FOLLOW links a
 // final symlink itself, never what it points to.
+// sparseChunk is the unit copySparse reads and checks for zeros: a
+// filesystem block multiple, so skipped chunks become holes.
+const sparseChunk = 64 << 10
+
+// copySparse copies r to the new file f, seeking over chunks that are all
+// zeros instead of writing them, and sets the size at the end. archive/tar
+// expands the holes of sparse entries into zeros as it reads, so a plain
+// copy would write a hostile layer's 1 TiB "file" of four data bytes out in
+// full and fill the disk; this keeps the space a file takes proportional to
+// the data it has.
+func copySparse(f *os.File, r io.Reader) error {
+	buf := make([]byte, sparseChunk)
+	var size int64
+	for {
+		// Fill the chunk; io.ReadFull would turn a truncated entry's
+		// io.ErrUnexpectedEOF into a normal end.
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			chunk := buf[:n]
+			if isZero(chunk) {
+				if _, serr := f.Seek(int64(n), io.SeekCurrent); serr != nil {
+					return serr
+				}
+			} else if _, werr := f.Write(chunk); werr != nil {
+				return werr
+			}
+			size += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return f.Truncate(size)
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *applier) hardlink(pfd int, base, linkname string) error {
 	target := cleanName(linkname)
 	if target == "" {
