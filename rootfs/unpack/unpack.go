@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,8 @@ func Apply(ctx context.Context, dir string, r io.Reader) error {
 // applier holds the state of one Apply call.
 type applier struct {
 	root *os.File
+	// buf is the copy buffer of regular files, one per Apply.
+	buf []byte
 	// dirs records directory mtimes, applied after all entries because
 	// creating children changes them.
 	dirs []dirTime
@@ -118,7 +121,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		if err := prepareTarget(pfd, base, false); err != nil {
 			return err
 		}
-		if err := writeFile(pfd, base, r); err != nil {
+		if a.buf == nil {
+			a.buf = make([]byte, sparseChunk)
+		}
+		if err := writeFile(pfd, base, r, a.buf); err != nil {
 			return err
 		}
 	case tar.TypeSymlink:
@@ -215,13 +221,13 @@ func prepareTarget(pfd int, base string, isDir bool) error {
 	return nil
 }
 
-func writeFile(pfd int, base string, r io.Reader) error {
+func writeFile(pfd int, base string, r io.Reader, buf []byte) error {
 	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create file: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), base)
-	if err := copySparse(f, r); err != nil {
+	if err := copySparse(f, r, buf); err != nil {
 		f.Close()
 		return fmt.Errorf("write file: %w", err)
 	}
@@ -238,14 +244,16 @@ func writeFile(pfd int, base string, r io.Reader) error {
 // filesystem block multiple, so skipped chunks become holes.
 const sparseChunk = 64 << 10
 
+// zeroChunk is compared against, never written.
+var zeroChunk [sparseChunk]byte
+
 // copySparse copies r to the new file f, seeking over chunks that are all
 // zeros instead of writing them, and sets the size at the end. archive/tar
 // expands the holes of sparse entries into zeros as it reads, so a plain
 // copy would write a hostile layer's 1 TiB "file" of four data bytes out in
 // full and fill the disk; this keeps the space a file takes proportional to
 // the data it has.
-func copySparse(f *os.File, r io.Reader) error {
-	buf := make([]byte, sparseChunk)
+func copySparse(f *os.File, r io.Reader, buf []byte) error {
 	var size int64
 	for {
 		// Fill the chunk; io.ReadFull would turn a truncated entry's
@@ -259,7 +267,7 @@ func copySparse(f *os.File, r io.Reader) error {
 		}
 		if n > 0 {
 			chunk := buf[:n]
-			if isZero(chunk) {
+			if bytes.Equal(chunk, zeroChunk[:n]) {
 				if _, serr := f.Seek(int64(n), io.SeekCurrent); serr != nil {
 					return serr
 				}
@@ -276,21 +284,6 @@ func copySparse(f *os.File, r io.Reader) error {
 		}
 	}
 	return f.Truncate(size)
-}
-
-func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (a *applier) hardlink(pfd int, base, linkname string) error {
