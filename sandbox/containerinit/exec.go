@@ -207,6 +207,10 @@ func (ip *initProcess) runExec() (string, error) {
 	if ip.spec, err = m.Exec.spec(); err != nil {
 		return "receive spec", err
 	}
+	if m.Exec.Seccomp && m.Seccomp == nil {
+		// Never run an exec unconfined in a confined container.
+		return "receive spec", fmt.Errorf("%w: the container has a seccomp profile but no compiled filter came", ErrInvalidSpec)
+	}
 	ip.seccomp = m.Seccomp
 	steps := append([]initStep{
 		{"validate spec", ip.parseSpec},
@@ -363,10 +367,5 @@ func (w *execProcess) spec() (*specs.Spec, error) {
 		p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: r.Type, Hard: r.Hard, Soft: r.Soft})
 	}
 	s := &specs.Spec{Process: p, Root: &specs.Root{Path: w.Root}, Linux: &specs.Linux{}}
-	if w.Seccomp {
-		// Stands for the container's profile, so that the spec checks
-		// demand the compiled filter (validateSeccomp).
-		s.Linux.Seccomp = &specs.LinuxSeccomp{}
-	}
 	return s, nil
 }

@@ -134,7 +134,7 @@ func TestExecProcessRoundTrip(t *testing.T) {
 				t.Errorf("root %q, want %q", got.Root.Path, tc.spec.Root.Path)
 			}
 			wantSeccomp := tc.spec.Linux != nil && tc.spec.Linux.Seccomp != nil
-			if gotSeccomp := got.Linux.Seccomp != nil; gotSeccomp != wantSeccomp {
+			if gotSeccomp := back.Seccomp; gotSeccomp != wantSeccomp {
 				t.Errorf("confined by seccomp: %v, want %v", gotSeccomp, wantSeccomp)
 			}
 		})
