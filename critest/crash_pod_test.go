@@ -57,18 +57,35 @@ func waitPodState(t *testing.T, env *framework.Env, id string, state runtimeapi.
 	}
 }
 
-// waitGoneProc waits for p to leave the process table, zombie included
-// (the suite reaps the pod inits it adopted).
+// waitGoneProc waits for p to leave the process table, zombie included.
+// The suite does not reap for the runtime here: whoever the runtime made
+// p's parent must.
 func waitGoneProc(t *testing.T, what string, p framework.Process) {
 	t.Helper()
 	err := framework.Poll(framework.Context(t), 20*time.Millisecond, func() (bool, error) {
-		framework.ReapOrphans()
 		ok, err := p.Exists()
 		return !ok, err
 	})
 	if err != nil {
 		t.Errorf("%s %d still exists (alive or zombie): %v", what, p.Pid, err)
 	}
+}
+
+// checkKeptBy checks that p's parent is the daemon's pod init keeper, which
+// outlives cubbyd restarts, and returns the keeper's pid.
+func checkKeptBy(t *testing.T, env *framework.Env, what string, p framework.Process) int {
+	t.Helper()
+	ppid, err := p.Parent()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	for _, sp := range framework.StateProcesses(env.Daemon.Config.State) {
+		if sp.Keeper && sp.Pid == ppid {
+			return ppid
+		}
+	}
+	t.Fatalf("%s %d has parent %d (%s), want the daemon's pod init keeper", what, p.Pid, ppid, framework.Comm(ppid))
+	return 0
 }
 
 // checkNoLeftovers removes every pod and checks that nothing of them is
@@ -120,8 +137,14 @@ func TestPodInitKilled(t *testing.T) {
 			env := suite.NewEnv(t)
 			pullImage(t, env, reg.Ref)
 			p := startCrashPod(t, env, reg.Ref, "initkill", tc.podPid, tc.ctrPid, "exec sleep 3600")
+			keeper := checkKeptBy(t, env, "pod init", p.init)
 			if tc.restart {
 				env.Restart(t, 0)
+				// Not orphaned by the restart: the parent that reaps
+				// it is the one it had.
+				if after := checkKeptBy(t, env, "pod init after the restart", p.init); after != keeper {
+					t.Errorf("pod init kept by %d before the restart and by %d after", keeper, after)
+				}
 			}
 			if err := syscall.Kill(p.init.Pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -141,7 +164,8 @@ func TestPodInitKilled(t *testing.T) {
 
 // TestExitWhileDaemonDown: a container that exits while cubbyd is down
 // reports its true exit code and finish time after the restart, and a pod
-// whose init died meanwhile is NOTREADY, its init reaped.
+// whose init died meanwhile is NOTREADY, its init reaped although no cubbyd
+// ran when it died.
 func TestExitWhileDaemonDown(t *testing.T) {
 	if suite.Options().External() {
 		t.Skip("restarts the daemon; -endpoint given")
@@ -151,18 +175,20 @@ func TestExitWhileDaemonDown(t *testing.T) {
 	pullImage(t, env, reg.Ref)
 	quitter := startCrashPod(t, env, reg.Ref, "quitter", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER,
 		"sleep 3; exit 7")
-	orphan := startCrashPod(t, env, reg.Ref, "orphan", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
+	doomed := startCrashPod(t, env, reg.Ref, "doomed", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
 
+	checkKeptBy(t, env, "pod init", doomed.init)
 	if err := env.Daemon.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	down := time.Now()
 	waitGoneProc(t, "container process", quitter.ctr)
 	exited := time.Now()
-	if err := syscall.Kill(orphan.init.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(doomed.init.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitGoneProc(t, "orphaned pod init", orphan.init)
+	// Reaped with no cubbyd running, by its keeper.
+	waitGoneProc(t, "pod init that died while cubbyd was down", doomed.init)
 	time.Sleep(time.Second) // the restart is clearly later than the exit
 	env.StartAgain(t)
 
@@ -176,8 +202,8 @@ func TestExitWhileDaemonDown(t *testing.T) {
 	if pst, _ := podStatus(t, env, quitter.id, false); pst.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
 		t.Errorf("pod of the exited container: %s, want READY", pst.GetState())
 	}
-	waitPodState(t, env, orphan.id, runtimeapi.PodSandboxState_SANDBOX_NOTREADY)
-	if st := waitContainerState(t, env, orphan.ctrID, runtimeapi.ContainerState_CONTAINER_EXITED); st.GetReason() == "" {
+	waitPodState(t, env, doomed.id, runtimeapi.PodSandboxState_SANDBOX_NOTREADY)
+	if st := waitContainerState(t, env, doomed.ctrID, runtimeapi.ContainerState_CONTAINER_EXITED); st.GetReason() == "" {
 		t.Errorf("container of the dead pod: no reason")
 	}
 	checkNoLeftovers(t, env)
@@ -199,8 +225,12 @@ func TestStateDirWiped(t *testing.T) {
 		startCrashPod(t, env, reg.Ref, "reboot-b", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_POD, "exec sleep 3600"),
 	}
 
-	// The reboot: cubbyd, the pod inits and their containers die, the
-	// state directory's mounts and files go.
+	// The reboot: cubbyd, the pod inits and their containers, and the
+	// keeper die, the state directory's mounts and files go.
+	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", pods[0].init))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := env.Daemon.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +238,14 @@ func TestStateDirWiped(t *testing.T) {
 		_ = syscall.Kill(p.init.Pid, syscall.SIGKILL)
 		waitGoneProc(t, "pod init", p.init)
 		waitGoneProc(t, "container process", p.ctr)
+	}
+	_ = syscall.Kill(keeper.Pid, syscall.SIGKILL)
+	if err := framework.Poll(framework.Context(t), 10*time.Millisecond, func() (bool, error) {
+		framework.ReapOrphans() // the suite plays the node's init for the orphaned keeper
+		ok, err := keeper.Exists()
+		return !ok, err
+	}); err != nil {
+		t.Fatalf("keeper %d still exists: %v", keeper.Pid, err)
 	}
 	state := env.Config().State
 	if _, err := framework.UnmountUnder(state); err != nil {

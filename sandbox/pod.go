@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cubby/sandbox/control"
+	"cubby/sandbox/keeper"
 	"cubby/sandbox/seccomp"
 )
 
@@ -25,6 +25,8 @@ type Runtime struct {
 	stateDir  string
 	podBinary string
 	seccomp   *seccomp.Cache
+	// keeper is the parent of every pod init, across cubbyd restarts.
+	keeper *keeper.Client
 }
 
 // New returns a Runtime keeping its runtime state under stateDir and starting
@@ -38,8 +40,16 @@ func New(stateDir, podBinary string) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	return &Runtime{stateDir: stateDir, podBinary: podBinary, seccomp: seccomp.NewCache()}, nil
+	return &Runtime{
+		stateDir:  stateDir,
+		podBinary: podBinary,
+		seccomp:   seccomp.NewCache(),
+		keeper:    keeper.NewClient(stateDir, podBinary),
+	}, nil
 }
+
+// Close lets the pod init keeper go; it stays while pod inits run.
+func (r *Runtime) Close() { r.keeper.Close() }
 
 // PodDir is the state directory of pod id.
 func (r *Runtime) PodDir(id string) string { return filepath.Join(r.stateDir, "pods", id) }
@@ -136,24 +146,45 @@ func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o700); err != nil {
 		return Pod{}, fmt.Errorf("create pod directory: %w", err)
 	}
-	proc, err := r.spawnPodInit(ctx, opts, dir)
+	child, err := r.spawnPodInit(ctx, opts, dir)
 	if err != nil {
 		return Pod{}, err
 	}
-	pod := Pod{Pid: proc.Pid, Namespaces: map[specs.LinuxNamespaceType]string{}}
+	defer child.Close()
+	fail := func(err error) (Pod, error) {
+		killChild(child)
+		_ = r.ReleaseNamespaces(opts.ID)
+		return Pod{}, err
+	}
+	pod := Pod{Pid: child.Pid, Namespaces: map[specs.LinuxNamespaceType]string{}}
 	for _, t := range opts.newNamespaces() {
 		path := r.NamespacePath(opts.ID, t)
-		if err := pinNamespace(proc.Pid, nsProcName(t), path); err != nil {
-			_ = proc.Kill()
-			_ = r.ReleaseNamespaces(opts.ID)
-			return Pod{}, fmt.Errorf("pin %s namespace of pod %q: %w", t, opts.ID, err)
+		if err := pinNamespace(child.Pid, nsProcName(t), path); err != nil {
+			return fail(fmt.Errorf("pin %s namespace of pod %q: %w", t, opts.ID, err))
 		}
 		pod.Namespaces[t] = path
+	}
+	// The keeper reaps a pod init the moment it exits, and its pid may
+	// then be reused: the pins are the pod init's only if it is still
+	// alive after them.
+	if child.Exited() {
+		return fail(fmt.Errorf("pod init of %q exited during start (see %s)", opts.ID, filepath.Join(dir, "init.log")))
 	}
 	return pod, nil
 }
 
-func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string) (*os.Process, error) {
+// killChild kills a pod init that failed its start and waits for it to
+// be gone.
+func killChild(child *keeper.Child) {
+	_ = child.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	_ = child.Wait(ctx)
+}
+
+// spawnPodInit has the keeper start the pod init and waits for it to report
+// ready.
+func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string) (*keeper.Child, error) {
 	logf, err := os.OpenFile(filepath.Join(dir, "init.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open pod init log: %w", err)
@@ -182,49 +213,31 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	for _, k := range slices.Sorted(maps.Keys(opts.Sysctls)) {
 		args = append(args, "--sysctl", k+"="+opts.Sysctls[k])
 	}
-	proc, err := os.StartProcess(r.podBinary, args, &os.ProcAttr{
-		Dir:   "/",
-		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Files: []*os.File{devnull, logf, logf, readyW},
-		Sys: &unix.SysProcAttr{
-			// Its own session: signals to cubbyd's process group (a
-			// terminal's ^C, a test harness) never reach the pod.
-			Setsid:     true,
-			Cloneflags: cloneFlags,
-		},
-	})
+	// The keeper forks it in its own session (signals to cubbyd's process
+	// group never reach the pod) and joins it to its cgroups first.
+	child, err := r.keeper.Spawn(ctx, keeper.Request{
+		Args:             args,
+		Env:              []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		CloneFlags:       cloneFlags,
+		CgroupProcsFiles: opts.CgroupProcsFiles,
+	}, []*os.File{devnull, logf, logf, readyW})
 	readyW.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
 	}
-	fail := func(err error) (*os.Process, error) {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
+	msg, err := readReady(ctx, readyR)
+	if err == nil && msg != "ok" {
+		err = errors.New(msg)
+	}
+	if err != nil {
+		killChild(child)
+		child.Close()
 		if out := tail(filepath.Join(dir, "init.log"), 512); out != "" {
 			err = fmt.Errorf("%w (pod init said: %s)", err, out)
 		}
 		return nil, fmt.Errorf("start pod init of %q: %w", opts.ID, err)
 	}
-	for _, f := range opts.CgroupProcsFiles {
-		if err := os.WriteFile(f, []byte(strconv.Itoa(proc.Pid)), 0); err != nil {
-			return fail(fmt.Errorf("join cgroup %s: %w", f, err))
-		}
-	}
-	msg, err := readReady(ctx, readyR)
-	if err != nil {
-		return fail(err)
-	}
-	if msg != "ok" {
-		return fail(errors.New(msg))
-	}
-	// cubbyd is the parent until it restarts: reap the pod init when it
-	// ends. Waiting on its pidfd through the poller first keeps a
-	// goroutine, not a thread blocked in wait, per pod.
-	go func() {
-		_ = r.WaitPodInit(context.Background(), opts.ID, proc.Pid)
-		_, _ = proc.Wait()
-	}()
-	return proc, nil
+	return child, nil
 }
 
 // readReady reads the pod init's one-line readiness report.

@@ -2,7 +2,9 @@
 // sandbox: the pause process, the reaper and the CRI log writer at once (see
 // sandbox/podinit). Re-executed as `cubby-pod init` it is the container init
 // stage that becomes a container, as `cubby-pod exec` the exec stage that
-// joins a running one (see sandbox/containerinit).
+// joins a running one (see sandbox/containerinit). As `cubby-pod keeper` it
+// is the node's one parent of every pod init, which outlives cubbyd
+// restarts (see sandbox/keeper).
 //
 // It is started by cubbyd only; its flags are not a user interface.
 package main
@@ -13,6 +15,7 @@ import (
 	"os"
 
 	"cubby/sandbox/containerinit"
+	"cubby/sandbox/keeper"
 	"cubby/sandbox/podinit"
 )
 
@@ -23,6 +26,8 @@ func main() {
 			containerinit.Main() // never returns
 		case containerinit.ExecArg:
 			containerinit.ExecMain() // never returns
+		case keeper.Arg:
+			keeper.Main() // never returns
 		}
 	}
 	var cfg podinit.Config

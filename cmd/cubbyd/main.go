@@ -102,6 +102,7 @@ type daemon struct {
 	log    *slog.Logger
 	db     *store.DB
 	images *rootfs.Store
+	rt     *sandbox.Runtime
 	srv    *server.Server
 }
 
@@ -164,6 +165,7 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.rt = rt
 	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version, Fault: fault}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
@@ -258,6 +260,9 @@ func listenUnix(path string) (net.Listener, error) {
 func (d *daemon) close() {
 	if d.srv != nil {
 		d.srv.Close()
+	}
+	if d.rt != nil {
+		d.rt.Close()
 	}
 	if d.images != nil {
 		d.images.Close()

@@ -15,17 +15,16 @@ import (
 )
 
 // adoptOrphans makes cubbyd the child subreaper of what it starts and reaps
-// the orphans that come to it until ctx ends. When a pod init dies while
-// cubbyd runs, what it leaves behind (the containers of a pod in the node's
-// pid namespace, killed through their cgroups) re-parents to cubbyd instead
-// of PID 1, which on some machines never reaps.
+// the orphans that come to it until ctx ends. Pod inits are the children of
+// the pod init keeper (sandbox/keeper), which cubbyd starts and which
+// reaps them and what they leave behind; should the keeper die while cubbyd
+// runs, its pod inits re-parent to cubbyd instead of PID 1, which on some
+// machines never reaps, and the keeper itself is reaped here.
 //
-// Only exited children in another session are reaped: the pod inits
-// (started with setsid) and what they left. Children cubbyd starts through
-// os/exec (CNI plugins) share its session and are left to their own Wait,
-// which a foreign wait would break. A pod init orphaned by a cubbyd restart
-// is not cubbyd's child any more: the node's init or cubbyd's supervisor
-// reaps it.
+// Only exited children in another session are reaped: the keeper and the
+// pod inits (started with setsid) and what they left. Children cubbyd
+// starts through os/exec (CNI plugins) share its session and are left to
+// their own Wait, which a foreign wait would break.
 func adoptOrphans(ctx context.Context, log *slog.Logger) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		log.Warn("become child subreaper; orphans of dead pod inits go to PID 1", "error", err)

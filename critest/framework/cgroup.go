@@ -113,7 +113,7 @@ func removeCgroupTree(t testing.TB, top string) error {
 			return err
 		}
 		for _, pid := range pids {
-			t.Errorf("leak: process %d (%s) still in cgroup %s: killing it", pid, procComm(pid), dir)
+			t.Errorf("leak: process %d (%s) still in cgroup %s: killing it", pid, Comm(pid), dir)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ const (
 	stopTimeout = 15 * time.Second
 	// cleanupTimeout bounds each CRI call made from a cleanup.
 	cleanupTimeout = 60 * time.Second
+	// keeperExitTimeout bounds waiting for the pod init keeper to exit
+	// after the daemon stopped.
+	keeperExitTimeout = 10 * time.Second
 )
 
 // Env is the runtime under test for one test: the CRI clients and, for a
@@ -150,8 +154,7 @@ func (s *Suite) NewEnv(t testing.TB, options ...func(*DaemonConfig)) *Env {
 		if err := d.Stop(stopTimeout); err != nil {
 			t.Error(err)
 		}
-		// The pod inits a Restart orphaned are the suite's children now.
-		ReapOrphans()
+		checkKeeperGone(t, cfg.State)
 	})
 	if err := e.start(); err != nil {
 		t.Fatal(err)
@@ -313,4 +316,27 @@ func (e *Env) StartAgain(t testing.TB, env ...string) {
 	if err := e.start(); err != nil {
 		t.Fatalf("start again: %v", err)
 	}
+}
+
+// checkKeeperGone checks that once every pod is gone and the daemon has
+// stopped, its pod init keeper has exited too and was reaped: by the daemon
+// that started it, or by the suite when a Restart orphaned it. What is
+// left is reported and killed.
+func checkKeeperGone(t testing.TB, state string) {
+	t.Helper()
+	var left []StateProcess
+	deadline := time.Now().Add(keeperExitTimeout)
+	for {
+		ReapOrphans()
+		left = StateProcesses(state)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, p := range left {
+		t.Errorf("leak: process %d still runs after cubbyd stopped: %s", p.Pid, p.Cmdline)
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	}
+	ReapOrphans()
 }

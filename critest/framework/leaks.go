@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // Leftovers lists what the private daemon still has on the host besides
@@ -12,7 +13,8 @@ import (
 // mounts under its directories, cgroups under its cgroup parent, links on
 // its bridge, reserved IPs of its network, its network's per-pod NAT
 // rules, processes started under its
-// state directory, and adopted pod inits nobody reaped. Empty once every
+// state directory (but its pod init keeper, which like cubbyd serves the
+// node and not a pod), and adopted pod inits nobody reaped. Empty once every
 // pod is removed. Against an external endpoint it returns nothing.
 func (e *Env) Leftovers() ([]string, error) {
 	if !e.Private {
@@ -68,20 +70,47 @@ func (e *Env) Leftovers() ([]string, error) {
 	for _, r := range nat {
 		out = append(out, fmt.Sprintf("nat rule %s", r))
 	}
-	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range cmdlines {
-		b, err := os.ReadFile(p)
-		if err == nil && bytes.Contains(b, []byte(cfg.State+"/")) {
-			out = append(out, fmt.Sprintf("process %s: %s", filepath.Base(filepath.Dir(p)), bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+	for _, p := range StateProcesses(cfg.State) {
+		if !p.Keeper {
+			out = append(out, fmt.Sprintf("process %d: %s", p.Pid, p.Cmdline))
 		}
 	}
 	for _, pid := range Zombies(os.Getpid()) {
-		out = append(out, fmt.Sprintf("zombie %d (%s), child of the test", pid, procComm(pid)))
+		out = append(out, fmt.Sprintf("zombie %d (%s), child of the test", pid, Comm(pid)))
 	}
 	if e.Daemon.cmd != nil {
 		for _, pid := range Zombies(e.Daemon.cmd.Process.Pid) {
-			out = append(out, fmt.Sprintf("zombie %d (%s), child of cubbyd", pid, procComm(pid)))
+			out = append(out, fmt.Sprintf("zombie %d (%s), child of cubbyd", pid, Comm(pid)))
 		}
 	}
 	return out, nil
+}
+
+// StateProcess is a process started under a daemon's state directory.
+type StateProcess struct {
+	Pid     int
+	Cmdline string
+	// Keeper says it is the daemon's pod init keeper (`cubby-pod keeper`).
+	Keeper bool
+}
+
+// StateProcesses lists the processes whose command line names a path under
+// state: pod inits, container init stages and the keeper.
+func StateProcesses(state string) []StateProcess {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []StateProcess
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
+		keeperDir := len(args) > 3 && string(args[1]) == "keeper" && string(args[3]) == state
+		if !keeperDir && !bytes.Contains(b, []byte(state+"/")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		out = append(out, StateProcess{Pid: pid, Cmdline: string(bytes.Join(args, []byte{' '})), Keeper: keeperDir})
+	}
+	return out
 }

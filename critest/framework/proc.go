@@ -53,8 +53,21 @@ func (p Process) Exists() (bool, error) {
 	return st.startTime == p.StartTime, nil
 }
 
+// Parent returns p's parent pid.
+func (p Process) Parent() (int, error) {
+	st, err := procStat(p.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if st.startTime != p.StartTime {
+		return 0, fmt.Errorf("process %d: %w", p.Pid, fs.ErrNotExist)
+	}
+	return st.ppid, nil
+}
+
 type stat struct {
 	state     string
+	ppid      int
 	startTime uint64
 }
 
@@ -82,7 +95,11 @@ func parseStat(s string) (stat, error) {
 	if err != nil {
 		return stat{}, fmt.Errorf("parse start time %q: %w", f[19], err)
 	}
-	return stat{state: f[0], startTime: start}, nil
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return stat{}, fmt.Errorf("parse parent pid %q: %w", f[1], err)
+	}
+	return stat{state: f[0], ppid: ppid, startTime: start}, nil
 }
 
 // StatusField returns the value of a "Name:\tvalue" line of
@@ -148,8 +165,8 @@ func cgroupPath(data, controller string) (string, error) {
 	return "", fmt.Errorf("cgroup of controller %q: %w", controller, ErrNoField)
 }
 
-// procComm returns pid's command name for messages, or "?".
-func procComm(pid int) string {
+// Comm returns pid's command name for messages, or "?".
+func Comm(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
 		return "?"

@@ -135,7 +135,7 @@ func ExitPath(podDir, id string) string {
 // Call sends req to the cubby-pod listening on socket and returns its answer.
 // An error in the answer is returned as an error.
 func Call(ctx context.Context, socket string, req Request) (Response, error) {
-	conn, err := dialUnix(ctx, socket)
+	conn, err := Dial(ctx, socket)
 	if err != nil {
 		return Response{}, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
@@ -220,21 +220,24 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // maxSunPath is the longest path a sockaddr_un holds, less the NUL.
 const maxSunPath = 107
 
-// dialUnix connects to the unix socket at path. Paths longer than a
+// Dial connects to the unix socket at path. Paths longer than a
 // sockaddr_un allows (deep state directories, 64-hex ids) are reached
 // through an O_PATH descriptor of their directory.
-func dialUnix(ctx context.Context, path string) (net.Conn, error) {
-	var d net.Dialer
-	if len(path) <= maxSunPath {
-		return d.DialContext(ctx, "unix", path)
+func Dial(ctx context.Context, path string) (*net.UnixConn, error) {
+	if len(path) > maxSunPath {
+		dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer dir.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path))
 	}
-	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, err
 	}
-	defer dir.Close()
-	short := fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path))
-	return d.DialContext(ctx, "unix", short)
+	return c.(*net.UnixConn), nil
 }
 
 // Listen listens on the socket SocketName in the current directory, which

@@ -41,11 +41,10 @@ const maxPassedFds = 4
 // Open sends req to the pod init on socket and returns the session once the
 // first answer and its descriptors have arrived. ctx bounds only the opening.
 func Open(ctx context.Context, socket string, req Request) (*Session, error) {
-	c, err := dialUnix(ctx, socket)
+	conn, err := Dial(ctx, socket)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
-	conn := c.(*net.UnixConn)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	s, err := openSession(conn, req)
 	if !stop() || err != nil {
@@ -66,45 +65,22 @@ func openSession(conn *net.UnixConn, req Request) (*Session, error) {
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return s, fmt.Errorf("send %s: %w", req.Op, err)
 	}
-	var buf []byte
-	var fds []int
-	chunk := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4*maxPassedFds))
-	for bytes.IndexByte(buf, '\n') < 0 {
-		n, oobn, _, _, err := conn.ReadMsgUnix(chunk, oob)
-		if oobn > 0 {
-			got, perr := parseRights(oob[:oobn])
-			fds = append(fds, got...)
-			if perr != nil {
-				closeFds(fds)
-				return s, perr
-			}
-		}
-		buf = append(buf, chunk[:n]...)
-		if err != nil {
-			closeFds(fds)
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return s, fmt.Errorf("%s: read answer: %w", req.Op, err)
-		}
-		if n == 0 {
-			closeFds(fds)
-			return s, fmt.Errorf("%s: read answer: %w", req.Op, io.ErrUnexpectedEOF)
-		}
+	line, fds, rest, err := ReadFiles(conn)
+	if err != nil {
+		return s, fmt.Errorf("%s: read answer: %w", req.Op, err)
 	}
-	i := bytes.IndexByte(buf, '\n')
-	if err := json.Unmarshal(buf[:i], &s.First); err != nil {
-		closeFds(fds)
-		return s, fmt.Errorf("%s: decode answer: %w", req.Op, err)
+	fail := func(err error) (*Session, error) {
+		CloseFds(fds)
+		return s, err
+	}
+	if err := json.Unmarshal(line, &s.First); err != nil {
+		return fail(fmt.Errorf("%s: decode answer: %w", req.Op, err))
 	}
 	if s.First.Error != "" {
-		closeFds(fds)
-		return s, errors.New(s.First.Error)
+		return fail(errors.New(s.First.Error))
 	}
 	if len(fds) != len(s.First.Files) {
-		closeFds(fds)
-		return s, fmt.Errorf("%s: answer names %d descriptors but carries %d", req.Op, len(s.First.Files), len(fds))
+		return fail(fmt.Errorf("%s: answer names %d descriptors but carries %d", req.Op, len(s.First.Files), len(fds)))
 	}
 	s.Files = make(map[string]*os.File, len(fds))
 	for j, name := range s.First.Files {
@@ -113,8 +89,43 @@ func openSession(conn *net.UnixConn, req Request) (*Session, error) {
 		_ = unix.SetNonblock(fds[j], true)
 		s.Files[name] = os.NewFile(uintptr(fds[j]), name)
 	}
-	s.dec = json.NewDecoder(io.MultiReader(bytes.NewReader(buf[i+1:]), conn))
+	s.dec = json.NewDecoder(io.MultiReader(bytes.NewReader(rest), conn))
 	return s, nil
+}
+
+// ReadFiles reads one newline-terminated message from conn with the
+// descriptors passed along with it (at most maxPassedFds). It returns the
+// message without its newline, the descriptors (close-on-exec; the caller
+// owns them), and what was read past the message.
+func ReadFiles(conn *net.UnixConn) (line []byte, fds []int, rest []byte, err error) {
+	var buf []byte
+	chunk := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*maxPassedFds))
+	for bytes.IndexByte(buf, '\n') < 0 {
+		n, oobn, _, _, err := conn.ReadMsgUnix(chunk, oob)
+		if oobn > 0 {
+			got, perr := parseRights(oob[:oobn])
+			fds = append(fds, got...)
+			if perr != nil {
+				CloseFds(fds)
+				return nil, nil, nil, perr
+			}
+		}
+		buf = append(buf, chunk[:n]...)
+		if err != nil {
+			CloseFds(fds)
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, nil, nil, err
+		}
+		if n == 0 {
+			CloseFds(fds)
+			return nil, nil, nil, io.ErrUnexpectedEOF
+		}
+	}
+	i := bytes.IndexByte(buf, '\n')
+	return buf[:i], fds, buf[i+1:], nil
 }
 
 func (s *Session) files() []*os.File {
@@ -160,10 +171,10 @@ func (s *Session) Close() {
 	}
 }
 
-// SendFiles writes resp and passes files with it, for the pod init's side
-// of a session.
-func SendFiles(conn *net.UnixConn, resp Response, files []*os.File) error {
-	b, err := json.Marshal(resp)
+// SendFiles writes msg as one JSON line and passes files with it: the pod
+// init's side of a session, and either side of a keeper call.
+func SendFiles(conn *net.UnixConn, msg any, files []*os.File) error {
+	b, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -205,7 +216,8 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-func closeFds(fds []int) {
+// CloseFds closes descriptors that ReadFiles returned.
+func CloseFds(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}

@@ -1,0 +1,35 @@
+// Package keeper is the node's pod init keeper: one small long-lived
+// process (`cubby-pod keeper`) that is the parent of every pod init, so that
+// a pod init never becomes an orphan when cubbyd dies.
+//
+// Why: the parent of a process is the only one that can reap it. Were pod
+// inits cubbyd's children, a cubbyd restart would hand them to PID 1 (or the
+// nearest child subreaper), and a restarted cubbyd could never adopt them:
+// on a node whose PID 1 does not reap, every pod init that ended after a
+// restart would stay a zombie. The keeper outlives cubbyd restarts, so it
+// reaps every pod init, before and after them.
+//
+//	cubbyd ──(keeper.sock: spawn)──▶ cubby-pod keeper   child subreaper
+//	                                   └─ cubby-pod      one per pod
+//
+// Protocol, on the unix socket SocketName in cubbyd's state directory; one
+// call per connection, a JSON line each way:
+//
+//	spawn: Request{Args, CloneFlags, CgroupProcsFiles} with the child's
+//	       stdio and extra descriptors (SCM_RIGHTS) ─▶ Response{Pid} with a
+//	       pidfd of the child. The keeper forks it in a new session, joins
+//	       it to its cgroups before it can be reaped (so the pid cannot have
+//	       been reused), and reaps it when it ends.
+//	hold:  Request{} ─▶ Response{Pid: keeper's}; the connection then stays
+//	       open while cubbyd runs.
+//
+// The keeper runs until it has nothing to keep: no child, no cubbyd
+// holding it, and a living parent to reap it (a keeper whose parent is
+// PID 1 stays, idle, for the next cubbyd rather than risk becoming a zombie
+// of an init that does not reap). cubbyd starts it on first need, from the
+// cubby-pod binary, and waits for it at shutdown when it is idle.
+//
+// It keeps no state of its own: what cubbyd knows of a pod is on disk, and
+// a keeper that dies only hands its pod inits to the nearest subreaper,
+// which is cubbyd when cubbyd started it.
+package keeper
