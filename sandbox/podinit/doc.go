@@ -2,13 +2,14 @@
 // process per pod sandbox that holds the pod's namespaces, starts and reaps
 // its containers and writes their CRI logs.
 //
-// It runs in the pod's own net, ipc, uts and pid namespaces (cubbyd cloned it
-// into them; a host network, ipc or pid pod keeps the node's of that kind)
+// It runs in the pod's own net, ipc, uts and pid namespaces (the pod init
+// keeper, its parent, cloned it into them for cubbyd; a host network, ipc or pid pod keeps the node's of that kind)
 // and in the host mount namespace. It sets the pod's hostname and sysctls
 // there before it reports ready. It is PID 1 of the pod's pid namespace, so
 // when it dies the kernel kills every container of the pod: nothing
 // outlives the pod init. In the node's pid namespace it is a child
-// subreaper instead, and cubbyd kills the containers through their cgroups.
+// subreaper instead, and cubbyd kills the containers through their cgroups
+// (the keeper reaps those its death left behind).
 //
 // For every container with a pid namespace of its own it bind-mounts that
 // namespace into the container's bundle (<bundle>/pidns), so that another
@@ -22,8 +23,8 @@
 //	                        │       the stage joins its mount ns), stdio fds passed to cubbyd
 //	                        └ attach: output pipes and the held stdin/terminal passed to cubbyd
 //
-// cubbyd is not its parent in any way that matters: it can die and come back
-// while containers run, their pipes end here.
+// cubbyd is not its parent: it can die and come back while containers run,
+// their pipes end here.
 //
 // Everything linked into cubby-pod is per-pod memory, so this package keeps
 // to the standard library, x/sys and the OCI spec types.
