@@ -248,9 +248,43 @@ func runChurn(t *testing.T, env *framework.Env, image, extraImage string, cycles
 	}
 }
 
+// checkFigures checks that the long-lived process name (pid) holds no more
+// fds, threads and memory than before the churn.
+func checkFigures(t *testing.T, name string, pid int, before daemonFigures, parallel int) {
+	t.Helper()
+	// fds of finished calls close as their goroutines end: give them a
+	// moment, bounded.
+	var after daemonFigures
+	var err error
+	_ = framework.Poll(framework.Context(t), 100*time.Millisecond, func() (bool, error) {
+		after, err = readDaemonFigures(pid)
+		return err == nil && after.FDs <= before.FDs, err
+	})
+	if err != nil {
+		t.Errorf("%s after the churn: %v", name, err)
+		return
+	}
+	t.Logf("%s before: fds %d threads %d rss %d KiB; after: fds %d threads %d rss %d KiB",
+		name, before.FDs, before.Threads, before.RSSKiB, after.FDs, after.Threads, after.RSSKiB)
+	if after.FDs > before.FDs {
+		t.Errorf("%s holds %d fds after the churn, %d before", name, after.FDs, before.FDs)
+	}
+	// Go keeps idle threads; a blocking call parked on each of them is
+	// what the warm-up round already made.
+	if after.Threads > before.Threads+parallel {
+		t.Errorf("%s has %d threads after the churn, %d before", name, after.Threads, before.Threads)
+	}
+	// RSS is flat: the heap of the churn is garbage; a per-pod leak of
+	// 200 cycles would not fit in this bound.
+	if after.RSSKiB > before.RSSKiB*3/2+16<<10 {
+		t.Errorf("%s RSS grew from %d KiB to %d KiB over the churn", name, before.RSSKiB, after.RSSKiB)
+	}
+}
+
 // TestChurn runs many pod lifecycles, several at a time, and checks that
 // they leave nothing behind: no mount, process, cgroup, veth, IP or file
-// more than before, and the daemon's fds and threads back where they were.
+// more than before, and the fds and threads of the daemon and of the pod
+// init keeper back where they were.
 // The figures are logged; `-churn.cycles 200 -v` is the full churn.
 func TestChurn(t *testing.T) {
 	env := suite.NewEnv(t)
@@ -268,11 +302,25 @@ func TestChurn(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	pid := env.Daemon.Pid()
+	// The long-lived processes a leak would grow: cubbyd, and the pod init
+	// keeper the first round started.
+	procs := map[string]int{"cubbyd": env.Daemon.Pid()}
+	for _, p := range framework.StateProcesses(env.Config().State) {
+		if p.Keeper {
+			procs["keeper"] = p.Pid
+		}
+	}
+	if procs["keeper"] == 0 {
+		t.Fatal("no pod init keeper runs after the first round")
+	}
 	footBefore := readHostFootprint(t, env)
-	before, err := readDaemonFigures(pid)
-	if err != nil {
-		t.Fatal(err)
+	before := map[string]daemonFigures{}
+	for name, pid := range procs {
+		f, err := readDaemonFigures(pid)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		before[name] = f
 	}
 
 	start := time.Now()
@@ -281,29 +329,9 @@ func TestChurn(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-
-	// fds of finished calls close as their goroutines end: give them a
-	// moment, bounded.
-	var after daemonFigures
-	_ = framework.Poll(framework.Context(t), 100*time.Millisecond, func() (bool, error) {
-		after, err = readDaemonFigures(pid)
-		return err == nil && after.FDs <= before.FDs, err
-	})
 	t.Logf("churn: %d cycles, %d at a time, in %s (%.1f cycles/s)", *churnCycles, parallel, elapsed.Round(time.Millisecond), float64(*churnCycles)/elapsed.Seconds())
-	t.Logf("cubbyd before: fds %d threads %d rss %d KiB; after: fds %d threads %d rss %d KiB",
-		before.FDs, before.Threads, before.RSSKiB, after.FDs, after.Threads, after.RSSKiB)
-	if after.FDs > before.FDs {
-		t.Errorf("cubbyd holds %d fds after the churn, %d before", after.FDs, before.FDs)
-	}
-	// Go keeps idle threads; a blocking call parked on each of them is
-	// what the warm-up round already made.
-	if after.Threads > before.Threads+parallel {
-		t.Errorf("cubbyd has %d threads after the churn, %d before", after.Threads, before.Threads)
-	}
-	// RSS is flat: the heap of the churn is garbage; a per-pod leak of
-	// 200 cycles would not fit in this bound.
-	if after.RSSKiB > before.RSSKiB*3/2+16<<10 {
-		t.Errorf("cubbyd RSS grew from %d KiB to %d KiB over the churn", before.RSSKiB, after.RSSKiB)
+	for _, name := range []string{"cubbyd", "keeper"} {
+		checkFigures(t, name, procs[name], before[name], parallel)
 	}
 	if extra := diffFootprint(footBefore, readHostFootprint(t, env)); len(extra) > 0 {
 		t.Errorf("the churn left %d things behind:\n%s", len(extra), strings.Join(extra, "\n"))
