@@ -209,6 +209,42 @@ func TestExitWhileDaemonDown(t *testing.T) {
 	checkNoLeftovers(t, env)
 }
 
+// TestKeeperKilled: when the pod init keeper dies while cubbyd runs, its
+// pod inits re-parent to cubbyd, which keeps serving and reaps them; the
+// next pod starts a new keeper.
+func TestKeeperKilled(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("kills the runtime's pod init keeper; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	old := startCrashPod(t, env, reg.Ref, "kept", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
+	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", old.init))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(keeper.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGoneProc(t, "killed keeper (reaped by cubbyd)", keeper)
+	if ppid, err := old.init.Parent(); err != nil || ppid != env.Daemon.Pid() {
+		t.Errorf("pod init of the dead keeper: parent %d (%v), want cubbyd %d", ppid, err, env.Daemon.Pid())
+	}
+
+	next := startCrashPod(t, env, reg.Ref, "next", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
+	if k := checkKeptBy(t, env, "pod init of a pod started after", next.init); k == keeper.Pid {
+		t.Errorf("new pod kept by the dead keeper's pid %d", k)
+	}
+	if resp := execSync(t, env, old.ctrID, 10, "echo", "still here"); resp.GetExitCode() != 0 {
+		t.Errorf("exec in the pod of the dead keeper: exit %d, %s", resp.GetExitCode(), resp.GetStderr())
+	}
+	removePod(t, env, old.id)
+	waitGoneProc(t, "pod init of the dead keeper", old.init)
+	waitGoneProc(t, "container process", old.ctr)
+	checkNoLeftovers(t, env)
+}
+
 // TestStateDirWiped is a reboot: every pod process is gone and the runtime
 // state directory is empty. cubbyd starts, reports the old pods NOTREADY and
 // their containers EXITED, removes them leaving nothing (IPs included), and

@@ -38,6 +38,10 @@ type Session struct {
 // maxPassedFds bounds the descriptors one answer may carry.
 const maxPassedFds = 4
 
+// maxMessage bounds one message of ReadFiles, so that a peer that never
+// ends its line cannot grow the reader without limit.
+const maxMessage = 1 << 20
+
 // Open sends req to the pod init on socket and returns the session once the
 // first answer and its descriptors have arrived. ctx bounds only the opening.
 func Open(ctx context.Context, socket string, req Request) (*Session, error) {
@@ -94,7 +98,8 @@ func openSession(conn *net.UnixConn, req Request) (*Session, error) {
 }
 
 // ReadFiles reads one newline-terminated message from conn with the
-// descriptors passed along with it (at most maxPassedFds). It returns the
+// descriptors passed along with it (at most maxPassedFds; the message at
+// most maxMessage bytes). It returns the
 // message without its newline, the descriptors (close-on-exec; the caller
 // owns them), and what was read past the message.
 func ReadFiles(conn *net.UnixConn) (line []byte, fds []int, rest []byte, err error) {
@@ -112,6 +117,9 @@ func ReadFiles(conn *net.UnixConn) (line []byte, fds []int, rest []byte, err err
 			}
 		}
 		buf = append(buf, chunk[:n]...)
+		if err == nil && len(buf) > maxMessage && bytes.IndexByte(buf, '\n') < 0 {
+			err = fmt.Errorf("message longer than %d bytes", maxMessage)
+		}
 		if err != nil {
 			CloseFds(fds)
 			if errors.Is(err, io.EOF) {

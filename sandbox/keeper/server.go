@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -270,6 +271,9 @@ func (s *server) spawn(req Request, fds []int) (Response, *os.File) {
 	return Response{Pid: pid}, child
 }
 
+// maxHoldBytes bounds what a hold connection may send.
+const maxHoldBytes = 64 << 10
+
 // hold serves a hold connection until it closes.
 func (s *server) hold(conn *net.UnixConn) {
 	s.mu.Lock()
@@ -295,7 +299,9 @@ func (s *server) hold(conn *net.UnixConn) {
 	if err := control.SendFiles(conn, Response{Pid: os.Getpid(), Children: s.children()}, nil); err != nil {
 		return
 	}
-	dec := json.NewDecoder(conn)
+	// A hold carries one release at most: a peer that sends more than a
+	// few of them is cut off, not buffered.
+	dec := json.NewDecoder(io.LimitReader(conn, maxHoldBytes))
 	for {
 		var req Request
 		if err := dec.Decode(&req); err != nil {
