@@ -96,6 +96,22 @@ func waitGone(t *testing.T, what string, pid int) {
 	}
 }
 
+// reapChild waits for this process's child pid to exit and reaps it.
+func reapChild(t *testing.T, what string, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ws syscall.WaitStatus
+		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d did not exit", what, pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestSpawnedChildIsKeptAndReaped(t *testing.T) {
 	c := newTestClient(t)
 	defer c.Close()
@@ -150,17 +166,7 @@ func TestKeeperOutlivesItsClient(t *testing.T) {
 	next.Close()
 	// The keeper is idle and let go: it exits; its parent (this test)
 	// reaps it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var ws syscall.WaitStatus
-		if pid, _ := syscall.Wait4(keeper, &ws, syscall.WNOHANG, nil); pid == keeper {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keeper %d did not exit once let go", keeper)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	reapChild(t, "keeper let go", keeper)
 	if _, err := os.Stat(SocketPath(c.dir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("keeper socket after exit: %v", err)
 	}
@@ -187,17 +193,7 @@ func TestKeeperStaysWhileChildrenRun(t *testing.T) {
 	stdin.Close()
 	waitGone(t, "child", ch.Pid)
 	// Its last child gone and let go, it exits; the test is its parent.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var ws syscall.WaitStatus
-		if pid, _ := syscall.Wait4(keeper, &ws, syscall.WNOHANG, nil); pid == keeper {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keeper %d did not exit after its last child", keeper)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	reapChild(t, "keeper after its last child", keeper)
 }
 
 func TestDeadKeeperIsReplaced(t *testing.T) {
