@@ -145,9 +145,10 @@ func (s *server) reapAndMaybeClose() bool {
 	if reapExited() > 0 || s.holds > 0 || !s.released {
 		return false
 	}
-	// A keeper whose parent is PID 1 cannot know that it will be reaped:
-	// it stays, idle, for the next cubbyd.
-	if os.Getppid() == 1 {
+	// A keeper whose parent is PID 1 (or outside its pid namespace, 0)
+	// cannot know that it will be reaped: it stays, idle, for the next
+	// cubbyd.
+	if os.Getppid() <= 1 {
 		return false
 	}
 	s.closing = true
