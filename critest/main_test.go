@@ -18,6 +18,13 @@ func TestMain(m *testing.M) {
 	var opts framework.Options
 	opts.Register(flag.CommandLine)
 	flag.Parse()
+	if os.Getenv(nodeInitEnv) != "" {
+		// Re-executed by TestNoZombieUnderNonReapingInit as PID 1.
+		if err := framework.MountOwnProc(); err != nil {
+			fmt.Fprintf(os.Stderr, "critest: %v\n", err)
+			os.Exit(1)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	s, err := framework.NewSuite(ctx, opts)

@@ -90,3 +90,21 @@ func Zombies(parent int) []int {
 	}
 	return out
 }
+
+// AllZombies returns every zombie process this process can see, each as
+// "pid (comm), child of ppid".
+func AllZombies() []string {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []string
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if st, ppid, _, ok := parentAndSession(string(b)); ok && st == "Z" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			out = append(out, fmt.Sprintf("%d (%s), child of %d", pid, Comm(pid), ppid))
+		}
+	}
+	return out
+}

@@ -83,6 +83,17 @@ func (s *Suite) Image(t testing.TB) *testimage.Registry {
 	return s.registry
 }
 
+// Cubbyd returns the cubbyd binary that private daemons run, building it on
+// first use; it fails t when there is none.
+func (s *Suite) Cubbyd(t testing.TB) string {
+	t.Helper()
+	p, err := s.cubbydPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // cubbydPath returns the cubbyd binary to start, building cubby/cmd/... into
 // a temp dir on first use.
 func (s *Suite) cubbydPath() (string, error) {
