@@ -88,14 +88,16 @@ func (c *Client) spawn(ctx context.Context, req Request, files []*os.File) (*Chi
 		return nil, fmt.Errorf("%w: %w", ErrGone, err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	if err := control.SendFiles(conn, req, files); err != nil {
 		return nil, fmt.Errorf("send spawn: %w", err)
 	}
 	line, fds, _, err := control.ReadFiles(conn)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return nil, fmt.Errorf("spawn: read answer: %w", err)
 	}
 	var resp Response

@@ -32,13 +32,24 @@ type Config struct {
 
 // Run is the main of cubby-pod. It returns when the pod is shut down.
 func Run(cfg Config) error {
-	ready := os.NewFile(uintptr(cfg.ReadyFD), "ready")
-	err := run(cfg, func() {
-		if ready != nil {
-			_, _ = ready.WriteString("ok\n")
-			ready.Close()
-			ready = nil
+	var ready *os.File
+	if cfg.ReadyFD > 0 {
+		ready = os.NewFile(uintptr(cfg.ReadyFD), "ready")
+	}
+	err := run(cfg, func() error {
+		if ready == nil {
+			return nil
 		}
+		_, err := ready.WriteString("ok\n")
+		ready.Close()
+		ready = nil
+		if err != nil {
+			// Nobody waits for the report (EPIPE): the start was
+			// given up, and a pod init that nobody knows of must not
+			// run on.
+			return fmt.Errorf("report ready: %w", err)
+		}
+		return nil
 	})
 	if err != nil && ready != nil {
 		_, _ = ready.WriteString(err.Error() + "\n")
@@ -47,7 +58,7 @@ func Run(cfg Config) error {
 	return err
 }
 
-func run(cfg Config, signalReady func()) error {
+func run(cfg Config, signalReady func() error) error {
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
@@ -88,8 +99,12 @@ func run(cfg Config, signalReady func()) error {
 		execs:      map[int]*execProc{},
 		done:       make(chan struct{}),
 	}
+	if err := signalReady(); err != nil {
+		ln.Close()
+		_ = os.Remove(sock)
+		return err
+	}
 	go s.serve(ln)
-	signalReady()
 
 	for {
 		select {
