@@ -71,6 +71,20 @@ func waitGoneProc(t *testing.T, what string, p framework.Process) {
 	}
 }
 
+// killOrphanedKeeper ends a keeper that cubbyd's death left to the suite (or
+// to the init the suite plays), as a reboot would, and reaps it.
+func killOrphanedKeeper(t *testing.T, keeper framework.Process) {
+	t.Helper()
+	_ = syscall.Kill(keeper.Pid, syscall.SIGKILL)
+	if err := framework.Poll(framework.Context(t), 10*time.Millisecond, func() (bool, error) {
+		framework.ReapOrphans()
+		ok, err := keeper.Exists()
+		return !ok, err
+	}); err != nil {
+		t.Fatalf("keeper %d still exists: %v", keeper.Pid, err)
+	}
+}
+
 // checkKeptBy checks that p's parent is the daemon's pod init keeper, which
 // outlives cubbyd restarts, and returns the keeper's pid.
 func checkKeptBy(t *testing.T, env *framework.Env, what string, p framework.Process) int {
@@ -279,14 +293,7 @@ func TestStateDirWiped(t *testing.T) {
 		waitGoneProc(t, "pod init", p.init)
 		waitGoneProc(t, "container process", p.ctr)
 	}
-	_ = syscall.Kill(keeper.Pid, syscall.SIGKILL)
-	if err := framework.Poll(framework.Context(t), 10*time.Millisecond, func() (bool, error) {
-		framework.ReapOrphans() // the suite plays the node's init for the orphaned keeper
-		ok, err := keeper.Exists()
-		return !ok, err
-	}); err != nil {
-		t.Fatalf("keeper %d still exists: %v", keeper.Pid, err)
-	}
+	killOrphanedKeeper(t, keeper)
 	state := env.Config().State
 	if _, err := framework.UnmountUnder(state); err != nil {
 		t.Fatal(err)

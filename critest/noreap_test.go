@@ -116,13 +116,6 @@ func crashUnderNonReapingInit(t *testing.T) {
 	noZombies("cubbyd stopped")
 	t.Logf("pods removed, cubbyd stopped: keeper %d stays idle, no zombie", keeper.Pid)
 	// Done checking: end the keeper like a reboot would.
-	_ = syscall.Kill(keeper.Pid, syscall.SIGKILL)
-	if err := framework.Poll(framework.Context(t), 10*time.Millisecond, func() (bool, error) {
-		framework.ReapOrphans()
-		ok, err := keeper.Exists()
-		return !ok, err
-	}); err != nil {
-		t.Errorf("keeper %d still exists: %v", keeper.Pid, err)
-	}
+	killOrphanedKeeper(t, keeper)
 	env.StartAgain(t) // for the cleanups, which find nothing left
 }
