@@ -86,12 +86,9 @@ func Serve(dir string, ready *os.File) error {
 		case <-sigs:
 		case <-s.changed:
 		case err := <-accepted:
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if !closing {
-				return fmt.Errorf("accept: %w", err)
-			}
+			// Only reapAndMaybeClose closes the listener, and the loop
+			// ends with it: this is a real failure.
+			return fmt.Errorf("accept: %w", err)
 		}
 		if s.reapAndMaybeClose() {
 			return nil
