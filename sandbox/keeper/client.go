@@ -255,9 +255,8 @@ func (c *Client) start(ctx context.Context) error {
 }
 
 // Close lets the keeper go, whoever started it: it exits once it has no pod
-// init left. A keeper
-// this client started and that is idle is waited for and reaped here, so
-// that it never outlives its parent as an orphan.
+// init left. A keeper this client started and that is idle is waited for
+// and reaped here, so that it never outlives its parent as an orphan.
 func (c *Client) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
