@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(
-	containernetworking-plugins # CNI plugins in /usr/lib/cni (bridge, host-local, portmap, loopback)
+	containernetworking-plugins # CNI plugins in /usr/lib/cni (bridge, host-local, portmap)
 	iptables                    # used by the bridge and portmap plugins
 	busybox-static              # the test image is built from /bin/busybox
 	iproute2                    # ip: tests inspect links and addresses

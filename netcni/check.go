@@ -33,8 +33,5 @@ func (m *Manager) check(ctx context.Context, pod PodNetwork) error {
 	if err := m.cni.CheckNetworkList(ctx, network, pod.runtimeConf(podIfName, pod.NetNSPath, ports)); err != nil {
 		return fmt.Errorf("network %q: %w", network.Name, err)
 	}
-	if err := m.cni.CheckNetworkList(ctx, m.loopback, pod.runtimeConf(loopbackIfName, pod.NetNSPath, nil)); err != nil {
-		return fmt.Errorf("network %q: %w", m.loopback.Name, err)
-	}
 	return nil
 }

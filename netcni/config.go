@@ -81,7 +81,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("default network name %q: %w: %s", cfg.DefaultNetworkName, ErrInvalidArgument, err.Msg)
 	}
 	if cfg.DefaultNetworkName == loopbackNetworkName {
-		return cfg, fmt.Errorf("default network name %q: %w: reserved for the loopback network", cfg.DefaultNetworkName, ErrInvalidArgument)
+		return cfg, fmt.Errorf("default network name %q: %w: reserved (older cubby versions named their loopback network so)", cfg.DefaultNetworkName, ErrInvalidArgument)
 	}
 	return cfg, nil
 }

@@ -11,7 +11,9 @@ import (
 const (
 	// builtinCNIVersion is the newest spec the Debian 1.1.1 plugins speak.
 	builtinCNIVersion = "1.0.0"
-	// loopbackNetworkName names the network that brings up lo in every pod.
+	// loopbackNetworkName named the loopback network of older cubby
+	// versions; pods they networked still have cache entries under it, so
+	// no configured network may take the name.
 	loopbackNetworkName = "cni-loopback"
 )
 
@@ -47,9 +49,6 @@ type (
 		Type         string          `json:"type"`
 		Capabilities map[string]bool `json:"capabilities"`
 		SNAT         bool            `json:"snat"`
-	}
-	loopbackConf struct {
-		Type string `json:"type"`
 	}
 )
 
@@ -89,16 +88,6 @@ func builtinNetwork(cfg Config) (*libcni.NetworkConfigList, error) {
 		},
 	}
 	return marshalList(list)
-}
-
-// loopbackNetwork returns the network that brings up lo; it is its own
-// network so that a user conflist never has to carry it.
-func loopbackNetwork() (*libcni.NetworkConfigList, error) {
-	return marshalList(confList{
-		CNIVersion: builtinCNIVersion,
-		Name:       loopbackNetworkName,
-		Plugins:    []any{loopbackConf{Type: "loopback"}},
-	})
 }
 
 func marshalList(list confList) (*libcni.NetworkConfigList, error) {

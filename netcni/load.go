@@ -137,8 +137,8 @@ func loadFile(path string) (*libcni.NetworkConfigList, error) {
 	return list, nil
 }
 
-// checkListName rejects a network whose name would collide with the
-// loopback network's cache entries.
+// checkListName rejects a network whose name would collide with the cache
+// entries of the loopback network older cubby versions ran.
 func checkListName(list *libcni.NetworkConfigList) error {
 	if list.Name == "" {
 		return errors.New("network has no name")

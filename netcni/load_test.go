@@ -187,16 +187,15 @@ func TestReloadOnConfDirChange(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	allBuiltin := []string{"bridge", "host-local", "portmap", "loopback"}
+	allBuiltin := []string{"bridge", "host-local", "portmap"}
 	tests := []struct {
 		name    string
 		plugins []string
 		missing string // plugin the error must name; "" for ready
 	}{
 		{name: "all present", plugins: allBuiltin},
-		{name: "no bridge", plugins: []string{"host-local", "portmap", "loopback"}, missing: `"bridge"`},
-		{name: "no ipam", plugins: []string{"bridge", "portmap", "loopback"}, missing: `"host-local"`},
-		{name: "no loopback", plugins: []string{"bridge", "host-local", "portmap"}, missing: `"loopback"`},
+		{name: "no bridge", plugins: []string{"host-local", "portmap"}, missing: `"bridge"`},
+		{name: "no ipam", plugins: []string{"bridge", "portmap"}, missing: `"host-local"`},
 		{name: "empty bin dir", missing: `"bridge"`},
 	}
 	for _, tt := range tests {

@@ -12,9 +12,8 @@ import (
 // different pods run in parallel, calls for the same pod must be
 // serialized by the caller (the pod's own lifecycle does that).
 type Manager struct {
-	cfg      Config
-	cni      *libcni.CNIConfig
-	loopback *libcni.NetworkConfigList
+	cfg Config
+	cni *libcni.CNIConfig
 
 	// mu guards conf. It is held while the conf dir is stat'ed and, when
 	// it changed, re-read (a few small files), never across a plugin run.
@@ -30,11 +29,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni config: %w", err)
 	}
-	lo, err := loopbackNetwork()
-	if err != nil {
-		return nil, err
-	}
-	m := &Manager{cfg: cfg, cni: cfg.newCNI(), loopback: lo}
+	m := &Manager{cfg: cfg, cni: cfg.newCNI()}
 	m.network() // first load
 	return m, nil
 }
@@ -94,20 +89,14 @@ func (m *Manager) NetworkName() (name, source string, err error) {
 }
 
 // Status reports whether pods can be networked: nil when a network
-// config is loaded and every plugin it needs (and the loopback plugin)
-// is in BinDirs. Otherwise the error, wrapping ErrNotReady, says why in
+// config is loaded and every plugin it needs is in BinDirs. Otherwise the error, wrapping ErrNotReady, says why in
 // words meant for an operator.
 func (m *Manager) Status() error {
 	net, err := m.network()
 	if err != nil {
 		return err
 	}
-	for _, list := range []*libcni.NetworkConfigList{net, m.loopback} {
-		if err := m.checkPlugins(list); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.checkPlugins(net)
 }
 
 // checkPlugins checks that every plugin of list, and every IPAM plugin

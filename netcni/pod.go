@@ -12,7 +12,8 @@ import (
 const (
 	// podIfName is the pod's interface on the pod network.
 	podIfName = "eth0"
-	// loopbackIfName is the interface the loopback network brings up.
+	// loopbackIfName is the interface of the loopback attachments that
+	// older cubby versions made with the loopback plugin.
 	loopbackIfName = "lo"
 	// capPortMappings is the CNI capability arg for host port mappings.
 	capPortMappings = "portMappings"

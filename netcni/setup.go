@@ -26,8 +26,8 @@ type Result struct {
 	IPs []net.IP
 }
 
-// Setup attaches the pod to the pod network (CNI ADD, interface eth0) and
-// brings up its loopback. On failure it undoes what it did before
+// Setup attaches the pod to the pod network (CNI ADD, interface eth0); the
+// pod init has brought up lo itself. On failure it undoes what it did before
 // returning, so the caller need not call Teardown (doing so is harmless).
 //
 // Setup of a pod that is already set up in the same netns on the same
@@ -63,10 +63,6 @@ func (m *Manager) setup(ctx context.Context, pod PodNetwork) (Result, error) {
 		return res, nil
 	}
 
-	lo := pod.runtimeConf(loopbackIfName, pod.NetNSPath, nil)
-	if _, err := m.cni.AddNetworkList(ctx, m.loopback, lo); err != nil {
-		return Result{}, m.undo(ctx, pod, fmt.Errorf("network %q: %w", m.loopback.Name, err))
-	}
 	// portmap without port mappings passes the result through: not
 	// running it saves a plugin exec here and its iptables work on DEL.
 	r, err := m.cni.AddNetworkList(ctx, withoutIdlePortmap(network, rt), rt)

@@ -55,10 +55,11 @@ func (m *Manager) teardown(ctx context.Context, pod PodNetwork) error {
 	return errors.Join(errs...)
 }
 
-// attachments lists what to delete, the pod network before loopback (the
-// reverse of Setup): every attachment in libcni's cache for this pod, with
-// its cached config and arguments, then the current pod network and the
-// loopback network for any interface the cache did not have.
+// attachments lists what to delete: every attachment in libcni's cache for
+// this pod, with its cached config and arguments, then the current pod
+// network if the cache did not have it. A pod networked by an older cubby
+// also has a cached loopback attachment (it ran the loopback plugin); that
+// one is deleted last, the reverse of its ADD.
 func (m *Manager) attachments(pod PodNetwork, netns string) ([]attachment, error) {
 	cached, err := m.cni.GetCachedAttachments(pod.ID)
 	if err != nil {
@@ -98,10 +99,7 @@ func (m *Manager) attachments(pod PodNetwork, netns string) ([]attachment, error
 		}
 		atts = append(atts, attachment{list: network, rt: pod.runtimeConf(podIfName, netns, ports)})
 	}
-	if !done[loopbackIfName] {
-		atts = append(atts, attachment{list: m.loopback, rt: pod.runtimeConf(loopbackIfName, netns, nil)})
-	}
-	// Pod network first, loopback last.
+	// Pod network first, an old loopback attachment last.
 	var out []attachment
 	for _, a := range atts {
 		if a.rt.IfName != loopbackIfName {

@@ -206,6 +206,10 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	for _, t := range opts.newNamespaces() {
 		cloneFlags |= cloneFlag(t)
 	}
+	// lo of a new network namespace starts down; the node's is not ours.
+	if cloneFlags&unix.CLONE_NEWNET != 0 {
+		args = append(args, "--loopback")
+	}
 	// Never in the node's UTS namespace: that would rename the node.
 	if opts.Hostname != "" && cloneFlags&unix.CLONE_NEWUTS != 0 {
 		args = append(args, "--hostname", opts.Hostname)

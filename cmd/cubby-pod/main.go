@@ -34,6 +34,7 @@ func main() {
 	flag.StringVar(&cfg.ID, "id", "", "pod sandbox id")
 	flag.StringVar(&cfg.Dir, "dir", "", "pod state directory")
 	flag.StringVar(&cfg.Hostname, "hostname", "", "pod hostname")
+	flag.BoolVar(&cfg.Loopback, "loopback", false, "bring up lo (the pod has a network namespace of its own)")
 	flag.Func("sysctl", "sysctl key=value to set in the pod (repeatable)", func(v string) error {
 		cfg.Sysctls = append(cfg.Sysctls, v)
 		return nil

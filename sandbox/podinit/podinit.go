@@ -25,6 +25,9 @@ type Config struct {
 	// Sysctls ("key=value") are set in the pod init's namespaces before it
 	// reports ready.
 	Sysctls []string
+	// Loopback brings up lo: set for a pod born in a network namespace of
+	// its own (no loopback CNI plugin runs).
+	Loopback bool
 	// ReadyFD, when > 0, is written "ok\n" and closed once the control
 	// socket accepts connections, or gets the error text if setup failed.
 	ReadyFD int
@@ -62,6 +65,11 @@ func run(cfg Config, signalReady func() error) error {
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
+		}
+	}
+	if cfg.Loopback {
+		if err := loopbackUp(); err != nil {
+			return err
 		}
 	}
 	for _, kv := range cfg.Sysctls {
