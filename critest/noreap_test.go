@@ -23,9 +23,10 @@ const nodeInitEnv = "CUBBY_CRITEST_NODE_INIT"
 // through a crash. cubbyd is SIGKILLed with pods running, their pod inits
 // die while it is down, it restarts, the pods are removed and cubbyd stops:
 // at no point is there a zombie in the namespace, because every pod init
-// stays the child of the pod init keeper, which reaps it. The keeper, its
-// parent now PID 1, stays idle for the next cubbyd rather than exit into a
-// zombie.
+// stays the child of the pod init keeper, which reaps it; the container
+// that a node-pid pod init left behind is ended by the keeper, not left
+// running until cubbyd is back. The keeper, its parent now PID 1, stays
+// idle for the next cubbyd rather than exit into a zombie.
 func TestNoZombieUnderNonReapingInit(t *testing.T) {
 	if os.Getenv(nodeInitEnv) != "" {
 		crashUnderNonReapingInit(t)
@@ -69,7 +70,8 @@ func crashUnderNonReapingInit(t *testing.T) {
 	pullImage(t, env, reg.Ref)
 	pods := []crashPod{
 		startCrashPod(t, env, reg.Ref, "own-pid", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600"),
-		// Its container outlives the pod init, re-parented to the keeper.
+		// Its container outlives the pod init, re-parented to the keeper,
+		// which ends it.
 		startCrashPod(t, env, reg.Ref, "node-pid", runtimeapi.NamespaceMode_NODE, runtimeapi.NamespaceMode_NODE, "exec sleep 3600"),
 	}
 	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", pods[0].init))
@@ -90,6 +92,10 @@ func crashUnderNonReapingInit(t *testing.T) {
 		waitGoneProc(t, "pod init that died while cubbyd was down", p.init)
 	}
 	waitGoneProc(t, "container of the own-pid pod", pods[0].ctr)
+	// The node-pid container outlived its pod init, re-parented to the
+	// keeper: with no cubbyd to kill it through its cgroup, the keeper
+	// ends it rather than let it run on unmonitored.
+	waitGoneProc(t, "container of the node-pid pod, cubbyd down", pods[1].ctr)
 	noZombies("pod inits dead, cubbyd down")
 	t.Logf("cubbyd killed, pod inits %d and %d killed: reaped by keeper %d", pods[0].init.Pid, pods[1].init.Pid, keeper.Pid)
 
@@ -98,9 +104,6 @@ func crashUnderNonReapingInit(t *testing.T) {
 		waitPodState(t, env, p.id, runtimeapi.PodSandboxState_SANDBOX_NOTREADY)
 		waitContainerState(t, env, p.ctrID, runtimeapi.ContainerState_CONTAINER_EXITED)
 	}
-	// cubbyd killed the node-pid container through its cgroup; the
-	// keeper, its subreaper, reaped it.
-	waitGoneProc(t, "container of the node-pid pod", pods[1].ctr)
 	for _, p := range pods {
 		removePod(t, env, p.id)
 	}

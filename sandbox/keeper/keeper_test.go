@@ -27,6 +27,14 @@ func TestMain(m *testing.M) {
 			code, _ := strconv.Atoi(os.Args[2])
 			_, _ = os.Stdin.Read(make([]byte, 1))
 			os.Exit(code)
+		case "orphaner": // start a child that waits on stdin, print its pid, exit
+			self, _ := os.Executable()
+			p, err := os.StartProcess(self, []string{"test-orphan", "child", "0"}, &os.ProcAttr{Files: []*os.File{os.Stdin, nil, nil}})
+			if err != nil {
+				os.Exit(1)
+			}
+			fmt.Println(p.Pid)
+			os.Exit(0)
 		}
 	}
 	os.Exit(m.Run())
@@ -251,4 +259,37 @@ func TestSpawnRejectsBadRequests(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestAdoptedOrphanIsKilled: what a dead child leaves behind (the
+// containers of a pod init in the node's pid namespace) comes to the keeper,
+// a subreaper, which ends it instead of letting it run on unmonitored.
+func TestAdoptedOrphanIsKilled(t *testing.T) {
+	c := newTestClient(t)
+	defer c.Close()
+	stdinR, stdinW, err := os.Pipe() // kept open: the orphan would wait forever
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch, err := c.Spawn(ctx, Request{Args: []string{"test-orphaner", "orphaner"}}, []*os.File{stdinR, outW})
+	stdinR.Close()
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var orphan int
+	if _, err := fmt.Fscan(outR, &orphan); err != nil || orphan <= 0 {
+		t.Fatalf("read the orphan's pid: %d, %v", orphan, err)
+	}
+	outR.Close()
+	waitGone(t, "exited parent", ch.Pid)
+	waitGone(t, "orphan adopted by the keeper", orphan)
 }

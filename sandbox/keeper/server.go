@@ -59,6 +59,9 @@ type server struct {
 	holds    int  // open hold connections
 	released bool // the last hold to end said release
 	closing  bool // the keeper is exiting; spawns are refused
+	// spawned are the children the keeper forked (pod inits), until
+	// reaped; any other child was adopted (see killAdopted).
+	spawned map[int]bool
 }
 
 // Serve runs the keeper of state directory dir until it has nothing left
@@ -124,7 +127,7 @@ func listen(dir string) (*server, error) {
 		return nil, err
 	}
 	ln.SetUnlinkOnClose(false) // removed by the keeper itself, before it stops listening
-	return &server{self: self, socket: SocketPath(dir), ln: ln, changed: make(chan struct{}, 1)}, nil
+	return &server{self: self, socket: SocketPath(dir), ln: ln, changed: make(chan struct{}, 1), spawned: map[int]bool{}}, nil
 }
 
 func (s *server) acceptLoop() error {
@@ -144,7 +147,7 @@ func (s *server) reapAndMaybeClose() bool {
 	defer s.mu.Unlock()
 	// Spawns hold mu from fork to cgroup join: a child is never reaped
 	// (its pid freed) before its spawn is done with the pid.
-	if reapExited() > 0 || s.holds > 0 || !s.released {
+	if s.reapExited() > 0 || s.holds > 0 || !s.released {
 		return false
 	}
 	// A keeper whose parent is PID 1 (or outside its pid namespace, 0)
@@ -159,36 +162,62 @@ func (s *server) reapAndMaybeClose() bool {
 	return true
 }
 
-// reapExited reaps every exited child and returns how many children are
-// left.
-func reapExited() int {
+// reapExited reaps every exited child, ends the adopted ones (see
+// killAdopted) and returns how many children are left. mu is held.
+func (s *server) reapExited() int {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		switch {
 		case errors.Is(err, unix.EINTR):
 		case err != nil: // ECHILD: none left
+			clear(s.spawned)
 			return 0
 		case pid == 0:
-			return countChildren()
+			return s.killAdopted()
+		default:
+			delete(s.spawned, pid)
 		}
 	}
 }
 
-// countChildren counts this process's children, from the children lists
-// of its threads; at least 1 when they cannot be read (wait4 has said
-// there are some).
-func countChildren() int {
+// killAdopted SIGKILLs every child the keeper did not spawn and returns how
+// many children it has (at least 1: wait4 has said there are some).
+//
+// An adopted child can only be what a dead pod init left behind: a living
+// pod init is the subreaper of everything below it, so only the death of a
+// pod init in the node's pid namespace hands its containers (and what they
+// started) to the keeper. They must not run on unmonitored, their stdio
+// and logs gone with the pod init: the keeper ends them as the kernel ends
+// the containers of a pod init that is PID 1 of its pod, whether cubbyd
+// runs or not. cubbyd reports them as having died with their pod.
+func (s *server) killAdopted() int {
+	kids := children()
+	for _, pid := range kids {
+		if !s.spawned[pid] {
+			_ = unix.Kill(pid, unix.SIGKILL) // our child: its pid cannot have been reused
+		}
+	}
+	return max(len(kids), 1)
+}
+
+// children lists this process's children, from the children lists of its
+// threads.
+func children() []int {
 	lists, _ := filepath.Glob("/proc/self/task/*/children")
-	n := 0
+	var out []int
 	for _, l := range lists {
 		b, err := os.ReadFile(l)
 		if err != nil {
 			continue
 		}
-		n += len(bytes.Fields(b))
+		for _, f := range bytes.Fields(b) {
+			if pid, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, pid)
+			}
+		}
 	}
-	return max(n, 1)
+	return out
 }
 
 // serve answers one connection.
@@ -263,6 +292,7 @@ func (s *server) spawn(req Request, fds []int) (Response, *os.File) {
 	if err != nil {
 		return fail(fmt.Errorf("spawn %s: %w", req.Args[0], err))
 	}
+	s.spawned[pid] = true
 	child := os.NewFile(uintptr(pidfd), "pidfd")
 	for _, f := range req.CgroupProcsFiles {
 		if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0); err != nil {
@@ -299,7 +329,7 @@ func (s *server) hold(conn *net.UnixConn) {
 		default:
 		}
 	}()
-	if err := control.SendFiles(conn, Response{Pid: os.Getpid(), Children: s.children()}, nil); err != nil {
+	if err := control.SendFiles(conn, Response{Pid: os.Getpid(), Children: s.childCount()}, nil); err != nil {
 		return
 	}
 	// A hold carries one release at most: a peer that sends more than a
@@ -312,14 +342,14 @@ func (s *server) hold(conn *net.UnixConn) {
 		}
 		if req.Op == OpRelease {
 			released = true
-			_ = control.SendFiles(conn, Response{Children: s.children()}, nil)
+			_ = control.SendFiles(conn, Response{Children: s.childCount()}, nil)
 		}
 	}
 }
 
-// children reaps what has exited and counts the children left.
-func (s *server) children() int {
+// childCount reaps what has exited and counts the children left.
+func (s *server) childCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return reapExited()
+	return s.reapExited()
 }
