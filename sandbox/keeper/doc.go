@@ -12,6 +12,11 @@
 //	cubbyd ──(keeper.sock: spawn)──▶ cubby-pod keeper   child subreaper
 //	                                   └─ cubby-pod      one per pod
 //
+// Whatever else comes to the keeper as a subreaper can only be what a dead
+// pod init in the node's pid namespace left behind (its containers): the
+// keeper kills it, as the kernel kills the containers of a pod init that is
+// its pod's PID 1, so nothing runs on unmonitored while cubbyd is down.
+//
 // Protocol, on the unix socket SocketName in cubbyd's state directory; one
 // call per connection, a JSON line each way:
 //

@@ -9,7 +9,8 @@
 // when it dies the kernel kills every container of the pod: nothing
 // outlives the pod init. In the node's pid namespace it is a child
 // subreaper instead, and cubbyd kills the containers through their cgroups
-// (the keeper reaps those its death left behind).
+// (the keeper kills and reaps those its death left behind, also while
+// cubbyd is down).
 //
 // For every container with a pid namespace of its own it bind-mounts that
 // namespace into the container's bundle (<bundle>/pidns), so that another
