@@ -86,8 +86,8 @@ func killOrphanedKeeper(t *testing.T, keeper framework.Process) {
 }
 
 // checkKeptBy checks that p's parent is the daemon's pod init keeper, which
-// outlives cubbyd restarts, and returns the keeper's pid.
-func checkKeptBy(t *testing.T, env *framework.Env, what string, p framework.Process) int {
+// outlives cubbyd restarts, and returns the keeper.
+func checkKeptBy(t *testing.T, env *framework.Env, what string, p framework.Process) framework.Process {
 	t.Helper()
 	ppid, err := p.Parent()
 	if err != nil {
@@ -95,11 +95,15 @@ func checkKeptBy(t *testing.T, env *framework.Env, what string, p framework.Proc
 	}
 	for _, sp := range framework.StateProcesses(env.Daemon.Config.State) {
 		if sp.Keeper && sp.Pid == ppid {
-			return ppid
+			keeper, err := framework.ProcessOf(ppid)
+			if err != nil {
+				t.Fatalf("keeper %d: %v", ppid, err)
+			}
+			return keeper
 		}
 	}
 	t.Fatalf("%s %d has parent %d (%s), want the daemon's pod init keeper", what, p.Pid, ppid, framework.Comm(ppid))
-	return 0
+	return framework.Process{}
 }
 
 // checkNoLeftovers removes every pod and checks that nothing of them is
@@ -157,7 +161,7 @@ func TestPodInitKilled(t *testing.T) {
 				// Not orphaned by the restart: the parent that reaps
 				// it is the one it had.
 				if after := checkKeptBy(t, env, "pod init after the restart", p.init); after != keeper {
-					t.Errorf("pod init kept by %d before the restart and by %d after", keeper, after)
+					t.Errorf("pod init kept by %d before the restart and by %d after", keeper.Pid, after.Pid)
 				}
 			}
 			if err := syscall.Kill(p.init.Pid, syscall.SIGKILL); err != nil {
@@ -238,10 +242,7 @@ func TestKeeperKilled(t *testing.T) {
 	reg := suite.Image(t)
 	pullImage(t, env, reg.Ref)
 	old := startCrashPod(t, env, reg.Ref, "kept", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
-	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", old.init))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keeper := checkKeptBy(t, env, "pod init", old.init)
 	if err := syscall.Kill(keeper.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -251,8 +252,8 @@ func TestKeeperKilled(t *testing.T) {
 	}
 
 	next := startCrashPod(t, env, reg.Ref, "next", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
-	if k := checkKeptBy(t, env, "pod init of a pod started after", next.init); k == keeper.Pid {
-		t.Errorf("new pod kept by the dead keeper's pid %d", k)
+	if k := checkKeptBy(t, env, "pod init of a pod started after", next.init); k.Pid == keeper.Pid {
+		t.Errorf("new pod kept by the dead keeper's pid %d", k.Pid)
 	}
 	if resp := execSync(t, env, old.ctrID, 10, "echo", "still here"); resp.GetExitCode() != 0 {
 		t.Errorf("exec in the pod of the dead keeper: exit %d, %s", resp.GetExitCode(), resp.GetStderr())
@@ -281,10 +282,7 @@ func TestStateDirWiped(t *testing.T) {
 
 	// The reboot: cubbyd, the pod inits and their containers, and the
 	// keeper die, the state directory's mounts and files go.
-	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", pods[0].init))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keeper := checkKeptBy(t, env, "pod init", pods[0].init)
 	if err := env.Daemon.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,7 @@ func crashUnderNonReapingInit(t *testing.T) {
 		// which ends it.
 		startCrashPod(t, env, reg.Ref, "node-pid", runtimeapi.NamespaceMode_NODE, runtimeapi.NamespaceMode_NODE, "exec sleep 3600"),
 	}
-	keeper, err := framework.ProcessOf(checkKeptBy(t, env, "pod init", pods[0].init))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keeper := checkKeptBy(t, env, "pod init", pods[0].init)
 
 	if err := env.Daemon.Kill(); err != nil {
 		t.Fatal(err)

@@ -36,24 +36,41 @@ func ReapOrphans() []int {
 	if err != nil {
 		return nil
 	}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var reaped []int
+	for _, z := range zombies() {
+		if z.ppid != self || z.session == sid {
+			continue
+		}
+		var ws syscall.WaitStatus
+		if got, err := syscall.Wait4(z.pid, &ws, syscall.WNOHANG, nil); err == nil && got == z.pid {
+			reaped = append(reaped, z.pid)
+		}
+	}
+	return reaped
+}
+
+// zombie is a process that has exited and awaits its parent's wait.
+type zombie struct{ pid, ppid, session int }
+
+// zombies lists every zombie this process can see, from /proc/<pid>/stat.
+func zombies() []zombie {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []zombie
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
 		st, ppid, session, ok := parentAndSession(string(b))
-		if !ok || st != "Z" || ppid != self || session == sid {
+		if !ok || st != "Z" {
 			continue
 		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		var ws syscall.WaitStatus
-		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err == nil && got == pid {
-			reaped = append(reaped, pid)
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err == nil {
+			out = append(out, zombie{pid: pid, ppid: ppid, session: session})
 		}
 	}
-	return reaped
+	return out
 }
 
 // parentAndSession returns the state, parent pid and session id from a
@@ -75,17 +92,10 @@ func parentAndSession(s string) (state string, ppid, session int, ok bool) {
 
 // Zombies returns the zombie processes whose parent is pid.
 func Zombies(parent int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []int
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		st, ppid, _, ok := parentAndSession(string(b))
-		if ok && st == "Z" && ppid == parent {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			out = append(out, pid)
+	for _, z := range zombies() {
+		if z.ppid == parent {
+			out = append(out, z.pid)
 		}
 	}
 	return out
@@ -94,17 +104,9 @@ func Zombies(parent int) []int {
 // AllZombies returns every zombie process this process can see, each as
 // "pid (comm), child of ppid".
 func AllZombies() []string {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []string
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if st, ppid, _, ok := parentAndSession(string(b)); ok && st == "Z" {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			out = append(out, fmt.Sprintf("%d (%s), child of %d", pid, Comm(pid), ppid))
-		}
+	for _, z := range zombies() {
+		out = append(out, fmt.Sprintf("%d (%s), child of %d", z.pid, Comm(z.pid), z.ppid))
 	}
 	return out
 }
