@@ -19,6 +19,7 @@ func (m *Manager) check(ctx context.Context, pod PodNetwork) error {
 	if err := validateID(pod.ID); err != nil {
 		return err
 	}
+	defer m.pods.lock(pod.ID)()
 	if !isNetNS(pod.NetNSPath) {
 		return fmt.Errorf("%w: %q is not a network namespace", ErrInvalidArgument, pod.NetNSPath)
 	}

@@ -9,11 +9,11 @@ import (
 )
 
 // Manager networks pod sandboxes. It is safe for concurrent use; calls for
-// different pods run in parallel, calls for the same pod must be
-// serialized by the caller (the pod's own lifecycle does that).
+// different pods run in parallel, calls for the same pod one at a time.
 type Manager struct {
-	cfg Config
-	cni *libcni.CNIConfig
+	cfg  Config
+	cni  *libcni.CNIConfig
+	pods podLocks
 
 	// mu guards conf. It is held while the conf dir is stat'ed and, when
 	// it changed, re-read (a few small files), never across a plugin run.

@@ -46,6 +46,7 @@ func (m *Manager) setup(ctx context.Context, pod PodNetwork) (Result, error) {
 	if err := validateID(pod.ID); err != nil {
 		return Result{}, err
 	}
+	defer m.pods.lock(pod.ID)()
 	ports, err := pod.portMappings()
 	if err != nil {
 		return Result{}, err
@@ -107,7 +108,7 @@ func (m *Manager) cachedResult(network string, pod PodNetwork, rt *libcni.Runtim
 func (m *Manager) undo(ctx context.Context, pod PodNetwork, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setupCleanupTimeout)
 	defer cancel()
-	if err := m.teardown(ctx, pod); err != nil {
+	if err := m.teardownLocked(ctx, pod); err != nil {
 		return errors.Join(cause, fmt.Errorf("undo: %w", err))
 	}
 	return cause

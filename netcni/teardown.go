@@ -38,6 +38,12 @@ func (m *Manager) teardown(ctx context.Context, pod PodNetwork) error {
 	if err := validateID(pod.ID); err != nil {
 		return err
 	}
+	defer m.pods.lock(pod.ID)()
+	return m.teardownLocked(ctx, pod)
+}
+
+// teardownLocked is teardown for a caller that holds the pod's lock.
+func (m *Manager) teardownLocked(ctx context.Context, pod PodNetwork) error {
 	netns := ""
 	if isNetNS(pod.NetNSPath) {
 		netns = pod.NetNSPath

@@ -24,6 +24,9 @@ type pod struct {
 	// stopping is set (in memory only) once StopPodSandbox begins: the
 	// pod init exits because it was told to, not because it died.
 	stopping atomic.Bool
+	// lifecycle serializes stop and remove of the pod and joins
+	// concurrent stops; not the status lock.
+	lifecycle *podLifecycle
 
 	mu  sync.Mutex
 	rec store.Pod

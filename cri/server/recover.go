@@ -39,7 +39,7 @@ func (s *Server) recover() error {
 		if err := proto.Unmarshal(rec.Config, cfg); err != nil {
 			return fmt.Errorf("decode config of pod %q: %w", rec.ID, err)
 		}
-		p := &pod{id: rec.ID, name: podName(cfg.GetMetadata()), config: cfg, created: make(chan struct{}), rec: rec}
+		p := &pod{id: rec.ID, name: podName(cfg.GetMetadata()), config: cfg, created: make(chan struct{}), lifecycle: newPodLifecycle(), rec: rec}
 		close(p.created)
 		s.objs.pods.add(p)
 		switch {

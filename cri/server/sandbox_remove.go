@@ -24,8 +24,19 @@ func (s *Server) RemovePodSandbox(ctx context.Context, r *runtimeapi.RemovePodSa
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
 
+// removePod stops and removes pod p under its lifecycle lock, so that no
+// stop of the pod runs meanwhile and none writes its record afterwards.
 func (s *Server) removePod(ctx context.Context, p *pod) error {
-	if err := s.stopPod(ctx, p); err != nil {
+	select {
+	case <-p.created:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.lifecycle.locked(ctx, func() error { return s.removePodLocked(ctx, p) })
+}
+
+func (s *Server) removePodLocked(ctx context.Context, p *pod) error {
+	if err := s.stopPodLocked(ctx, p); err != nil {
 		return err
 	}
 	for _, c := range s.objs.podContainers(p.id) {
@@ -47,6 +58,7 @@ func (s *Server) removePod(ctx context.Context, p *pod) error {
 	if err := s.db.DeletePod(p.id); err != nil {
 		return err
 	}
+	p.lifecycle.markRemoved()
 	s.objs.pods.remove(p)
 	return nil
 }

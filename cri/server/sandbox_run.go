@@ -48,10 +48,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		cgroupParent = path.Join(s.cfg.DefaultCgroupParent, id)
 	}
 	p := &pod{
-		id:      id,
-		name:    podName(cfg.Metadata),
-		config:  cfg,
-		created: make(chan struct{}),
+		id:        id,
+		name:      podName(cfg.Metadata),
+		config:    cfg,
+		created:   make(chan struct{}),
+		lifecycle: newPodLifecycle(),
 		rec: store.Pod{
 			ID:             id,
 			Config:         cfgBytes,

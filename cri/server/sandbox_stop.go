@@ -28,14 +28,22 @@ func (s *Server) StopPodSandbox(ctx context.Context, r *runtimeapi.StopPodSandbo
 	return &runtimeapi.StopPodSandboxResponse{}, nil
 }
 
-// stopPod brings pod p to NotReady with nothing of it left running. Every
-// step is idempotent, so a failed stop is finished by the next one.
-func (s *Server) stopPod(ctx context.Context, p *pod) (err error) {
+// stopPod stops pod p once its RunPodSandbox has finished. Concurrent
+// stops of one pod share one run and its result; a stop waits for a
+// remove in progress (and then has nothing to do).
+func (s *Server) stopPod(ctx context.Context, p *pod) error {
 	select {
 	case <-p.created:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return p.lifecycle.joinStop(ctx, func() error { return s.stopPodLocked(ctx, p) })
+}
+
+// stopPodLocked brings pod p to NotReady with nothing of it left running.
+// Every step is idempotent, so a failed stop is finished by the next one.
+// The caller holds p's lifecycle lock.
+func (s *Server) stopPodLocked(ctx context.Context, p *pod) (err error) {
 	steps := newStepTimer()
 	defer func() { s.log.Debug("pod stop steps", "pod", p.id, "error", err, "steps", steps) }()
 	p.stopping.Store(true)
