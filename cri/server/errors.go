@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"cubby/cgroupmgr"
 	"cubby/rootfs"
 	"cubby/sandbox"
 )
@@ -33,7 +34,8 @@ func toStatus(err error) error {
 	case errors.Is(err, errNotFound), errors.Is(err, rootfs.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, errInvalidArgument), errors.Is(err, rootfs.ErrInvalidReference), errors.Is(err, rootfs.ErrInvalidArgument),
-		errors.Is(err, sandbox.ErrInvalidSeccompProfile):
+		errors.Is(err, sandbox.ErrInvalidSeccompProfile),
+		errors.Is(err, cgroupmgr.ErrInvalidArgument), errors.Is(err, cgroupmgr.ErrInvalidPath):
 		code = codes.InvalidArgument
 	case errors.Is(err, rootfs.ErrUnauthenticated):
 		code = codes.Unauthenticated

@@ -220,10 +220,23 @@ func (o *objects) podContainers(podID string) []*container {
 
 // podName is the registrar key of a pod, as kubelet makes names unique.
 func podName(m *runtimeapi.PodSandboxMetadata) string {
-	return strings.Join([]string{m.Name, m.Namespace, m.Uid, fmt.Sprint(m.Attempt)}, "_")
+	return nameKey(m.Name, m.Namespace, m.Uid, fmt.Sprint(m.Attempt))
 }
 
 // containerName is the registrar key of a container in its pod.
 func containerName(m *runtimeapi.ContainerMetadata, pm *runtimeapi.PodSandboxMetadata) string {
-	return strings.Join([]string{m.Name, pm.Name, pm.Namespace, pm.Uid, fmt.Sprint(m.Attempt)}, "_")
+	return nameKey(m.Name, pm.Name, pm.Namespace, pm.Uid, fmt.Sprint(m.Attempt))
+}
+
+// keyEscaper escapes the separator of a name key (and the escape itself)
+// inside a part, so that different tuples never make one key: CRI does not
+// forbid "_" in names, and ("a_b", "c") must not collide with ("a", "b_c").
+var keyEscaper = strings.NewReplacer("%", "%25", "_", "%5F")
+
+// nameKey joins parts with "_" as kubelet's names read, escaping each.
+func nameKey(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = keyEscaper.Replace(p)
+	}
+	return strings.Join(parts, "_")
 }
