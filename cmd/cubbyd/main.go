@@ -122,7 +122,10 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	fault := faultHook(log)
+	fault, err := faultHook(log)
+	if err != nil {
+		return nil, err
+	}
 	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"testing"
+	"time"
 )
 
 func TestStatFields(t *testing.T) {
@@ -30,13 +31,31 @@ func TestStatFields(t *testing.T) {
 func TestFaultHook(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	t.Setenv(faultEnv, "")
-	if faultHook(log) != nil {
-		t.Error("fault hook set without " + faultEnv)
+	t.Setenv(delayEnv, "")
+	if hook, err := faultHook(log); hook != nil || err != nil {
+		t.Errorf("without %s or %s: hook set %v, err %v", faultEnv, delayEnv, hook != nil, err)
 	}
 	t.Setenv(faultEnv, "run-pod-sandbox/network")
-	hook := faultHook(log)
-	if hook == nil {
-		t.Fatal("no fault hook with " + faultEnv + " set")
+	hook, err := faultHook(log)
+	if hook == nil || err != nil {
+		t.Fatalf("no fault hook with %s set: %v", faultEnv, err)
 	}
 	hook("run-pod-sandbox/cgroups") // another point: returns
+
+	t.Setenv(faultEnv, "")
+	t.Setenv(delayEnv, "create-container/bundle=50ms")
+	if hook, err = faultHook(log); hook == nil || err != nil {
+		t.Fatalf("no hook with %s set: %v", delayEnv, err)
+	}
+	start := time.Now()
+	hook("create-container/bundle")
+	if time.Since(start) < 50*time.Millisecond {
+		t.Error("the delay point did not sleep")
+	}
+	for _, bad := range []string{"create-container/bundle", "=1s", "p=soon", "p=-1s"} {
+		t.Setenv(delayEnv, bad)
+		if _, err := faultHook(log); err == nil {
+			t.Errorf("%s=%q accepted", delayEnv, bad)
+		}
+	}
 }

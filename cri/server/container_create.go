@@ -45,10 +45,11 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 		logPath = filepath.Join(dir, rel)
 	}
 	c := &container{
-		id:     id,
-		name:   containerName(cfg.GetMetadata(), p.config.GetMetadata()),
-		config: cfg,
-		exited: make(chan struct{}),
+		id:      id,
+		name:    containerName(cfg.GetMetadata(), p.config.GetMetadata()),
+		config:  cfg,
+		created: make(chan struct{}),
+		exited:  make(chan struct{}),
 		rec: store.Container{
 			ID:         id,
 			PodID:      p.id,
@@ -64,16 +65,27 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 		},
 	}
 	c.lifecycle.Lock()
-	if existing, ok := s.objs.ctrs.add(c); !ok {
+	for {
+		existing, ok := s.objs.ctrs.add(c)
+		if ok {
+			break
+		}
 		c.lifecycle.Unlock()
 		// kubelet retries a CreateContainer that outlived its deadline:
-		// hand back the container once it exists.
-		if existing.status().PodID == p.id {
-			return &runtimeapi.CreateContainerResponse{ContainerId: existing.id}, nil
+		// hand back the container once it exists, never one still being
+		// built.
+		id, err := s.retriedContainer(ctx, p, c.name, existing)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("container name %q is reserved for %q: %w", c.name, existing.id, errAlreadyExists)
+		if id != "" {
+			return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+		}
+		// The first create failed and took its name back: make ours.
+		c.lifecycle.Lock()
 	}
 	err = s.createContainer(p, c, img)
+	close(c.created)
 	c.lifecycle.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: %w", c.name, err)
@@ -92,6 +104,29 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	s.fault(faultCtrDone)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// retriedContainer answers a CreateContainer whose name existing holds:
+// once existing's own CreateContainer has finished, its id if it is the
+// same container of the same pod, or an error if the name belongs to
+// another pod's container. An empty id and no error mean that the create
+// failed and the name is free again.
+func (s *Server) retriedContainer(ctx context.Context, p *pod, name string, existing *container) (string, error) {
+	if existing.status().PodID != p.id {
+		return "", fmt.Errorf("container name %q is reserved for %q: %w", name, existing.id, errAlreadyExists)
+	}
+	select {
+	case <-existing.created:
+	case <-ctx.Done():
+		return "", fmt.Errorf("wait for container %q being created: %w", name, ctx.Err())
+	}
+	if cur, err := s.objs.ctrs.get(existing.id); err != nil || cur != existing {
+		return "", nil
+	}
+	if existing.status().Creating {
+		return "", fmt.Errorf("container %q (%q) is not created: %w", name, existing.id, errFailedPrecondition)
+	}
+	return existing.id, nil
 }
 
 func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err error) {

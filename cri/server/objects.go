@@ -65,6 +65,9 @@ type container struct {
 	id     string
 	name   string // registrar key
 	config *runtimeapi.ContainerConfig
+	// created is closed when CreateContainer has finished with this
+	// container, successfully or not.
+	created chan struct{}
 	// exited is closed once the container's exit is recorded.
 	exited   chan struct{}
 	exitOnce sync.Once
@@ -100,6 +103,14 @@ func (c *container) update(db *store.DB, fn func(*store.Container)) error {
 	}
 	c.rec = r
 	return nil
+}
+
+// closedChan returns a closed channel: for objects loaded from the store,
+// whose creation finished in an earlier life of cubbyd.
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }
 
 func (c *container) markExited() { c.exitOnce.Do(func() { close(c.exited) }) }

@@ -65,7 +65,7 @@ func (s *Server) recover() error {
 			s.log.Error("container without pod", "container", rec.ID, "pod", rec.PodID)
 			continue
 		}
-		c := &container{id: rec.ID, name: containerName(cfg.GetMetadata(), p.config.GetMetadata()), config: cfg, exited: make(chan struct{}), rec: rec}
+		c := &container{id: rec.ID, name: containerName(cfg.GetMetadata(), p.config.GetMetadata()), config: cfg, created: closedChan(), exited: make(chan struct{}), rec: rec}
 		s.objs.ctrs.add(c)
 		switch {
 		case rec.Creating:
