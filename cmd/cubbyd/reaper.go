@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,26 +50,24 @@ func adoptOrphans(ctx context.Context, log *slog.Logger) {
 }
 
 // reapForeignZombies reaps this process's exited children that run in
-// another session and returns their pids.
+// another session and returns their pids. It looks only at this process's
+// own children (the children lists of its threads), not at all of /proc:
+// SIGCHLD comes for every CNI plugin run, so the cost must follow the
+// number of children, not the number of processes on the node. A child
+// the racy children lists miss is reaped at the next signal or tick.
 func reapForeignZombies() []int {
-	self := os.Getpid()
 	sid, err := unix.Getsid(0)
 	if err != nil {
 		return nil
 	}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var reaped []int
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
+	for _, pid := range ownChildren() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
 			continue
 		}
 		state, ppid, session, ok := statFields(string(b))
-		if !ok || state != "Z" || ppid != self || session == sid {
-			continue
-		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if err != nil {
+		if !ok || state != "Z" || ppid != os.Getpid() || session == sid {
 			continue
 		}
 		var ws unix.WaitStatus
@@ -79,6 +76,26 @@ func reapForeignZombies() []int {
 		}
 	}
 	return reaped
+}
+
+// ownChildren lists the children of every thread of this process: a
+// child's parent is the thread that forked it, and orphans adopted by a
+// subreaper are listed under its thread group leader.
+func ownChildren() []int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var pids []int
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // statFields returns the state, parent pid and session of a

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,5 +62,49 @@ func TestFaultHook(t *testing.T) {
 		if _, err := faultHook(log); err == nil {
 			t.Errorf("%s=%q accepted", delayEnv, bad)
 		}
+	}
+}
+
+// zombie starts /bin/true as a child (in its own session if setsid) and
+// waits until it has exited, unreaped.
+func zombie(t *testing.T, setsid bool) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if state, _, _, ok := statFields(string(b)); err == nil && ok && state == "Z" {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d did not exit", cmd.Process.Pid)
+		}
+	}
+}
+
+func TestReapForeignZombiesReapsOnlyOtherSessions(t *testing.T) {
+	foreign := zombie(t, true)
+	own := zombie(t, false)
+	reaped := reapForeignZombies()
+	if !slices.Contains(reaped, foreign.Process.Pid) {
+		t.Errorf("reaped %v: the exited child in another session (%d) is not among them", reaped, foreign.Process.Pid)
+	}
+	if slices.Contains(reaped, own.Process.Pid) {
+		t.Errorf("reaped %v: the child in cubbyd's own session (%d) was taken from its Wait", reaped, own.Process.Pid)
+	}
+	if err := own.Wait(); err != nil {
+		t.Errorf("Wait of the own-session child: %v", err)
+	}
+}
+
+// BenchmarkReapForeignZombies is the cost of one SIGCHLD with nothing to
+// reap: it follows the number of cubbyd's children, not of the node's
+// processes.
+func BenchmarkReapForeignZombies(b *testing.B) {
+	for b.Loop() {
+		reapForeignZombies()
 	}
 }
