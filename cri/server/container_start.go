@@ -81,10 +81,16 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 	s.fault(faultStartProcess)
 	steps.done("process")
 	defer steps.done("record")
-	if err := c.update(s.db, func(r *store.Container) {
+	running := func(r *store.Container) {
 		r.State, r.Pid, r.StartedAt, r.Starting = store.ContainerRunning, pid, startedAt.UnixNano(), false
-	}); err != nil {
-		return err
+	}
+	if err := retryStoreWrite(func() error { return c.update(s.db, running) }); err != nil {
+		// Nobody may run unrecorded: kill what was started; the caller
+		// records the start as failed.
+		if kerr := s.cgroups.KillAll(rec.CgroupPath); kerr != nil {
+			return fmt.Errorf("record started container: %w (and kill it: %w)", err, kerr)
+		}
+		return fmt.Errorf("record started container: %w", err)
 	}
 	s.monitor(c)
 	return nil

@@ -75,8 +75,12 @@ func (s *Server) finishExit(c *container, exit sandbox.Exit) {
 // recordExit records c's exit. Reason is as containerd gives it:
 // OOMKilled when the OOM killer killed one of its processes (the main one or
 // a child), else Completed for status 0 and Error otherwise.
+//
+// A store that keeps failing does not leave the container RUNNING: after
+// a few tries the exit is kept in memory and reported, and the next start
+// of cubbyd records it from the pod init's exit record.
 func (s *Server) recordExit(c *container, exit sandbox.Exit, oomKilled bool) {
-	err := c.update(s.db, func(r *store.Container) {
+	exited := func(r *store.Container) {
 		if r.State == store.ContainerExited {
 			return
 		}
@@ -91,10 +95,10 @@ func (s *Server) recordExit(c *container, exit sandbox.Exit, oomKilled bool) {
 		default:
 			r.Reason = "Completed"
 		}
-	})
-	if err != nil {
-		s.log.Error("record container exit", "container", c.id, "error", err)
-		return
+	}
+	if err := retryStoreWrite(func() error { return c.update(s.db, exited) }); err != nil {
+		s.log.Error("record container exit: kept in memory only until cubbyd restarts", "container", c.id, "error", err)
+		c.updateInMemory(exited)
 	}
 	c.markExited()
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
@@ -131,4 +135,22 @@ func (s *Server) monitorPod(p *pod) {
 			s.settleExit(c)
 		}
 	}()
+}
+
+// storeWriteBackoff are the pauses between tries of a store write whose
+// loss would leave an object in a state it is not in.
+var storeWriteBackoff = []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
+
+// retryStoreWrite runs write until it succeeds, trying again after each
+// pause of storeWriteBackoff; it returns the last error.
+func retryStoreWrite(write func() error) error {
+	err := write()
+	for _, pause := range storeWriteBackoff {
+		if err == nil {
+			return nil
+		}
+		time.Sleep(pause)
+		err = write()
+	}
+	return err
 }

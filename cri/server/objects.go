@@ -113,6 +113,15 @@ func closedChan() chan struct{} {
 	return ch
 }
 
+// updateInMemory applies fn to the record without persisting it: only for
+// a fact that is already true on the host (an exit) when the store keeps
+// failing; disk catches up from the pod init's records at the next start.
+func (c *container) updateInMemory(fn func(*store.Container)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(&c.rec)
+}
+
 func (c *container) markExited() { c.exitOnce.Do(func() { close(c.exited) }) }
 
 // registered is what a registry indexes: an object with an id and a name.
