@@ -68,6 +68,9 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if err := checkKernel(log, kernelFeatures()); err != nil {
+		return err
+	}
 	adoptOrphans(ctx, log)
 	d, err := newDaemon(cfg, log)
 	if err != nil {
