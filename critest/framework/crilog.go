@@ -88,3 +88,45 @@ func ReadLog(path string) ([]LogEntry, error) {
 	}
 	return entries, nil
 }
+
+// ReadLogRecords reads the CRI log at path record by record, without
+// joining partial entries: what the runtime wrote, as it wrote it.
+func ReadLogRecords(path string) ([]LogEntry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []LogEntry
+	for _, line := range bytes.SplitAfter(data, []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		if line[len(line)-1] != '\n' {
+			return nil, fmt.Errorf("%w: log %s ends in a record without newline: %q", ErrBadLogLine, path, line)
+		}
+		e, err := ParseLogLine(string(line[:len(line)-1]))
+		if err != nil {
+			return nil, fmt.Errorf("parse log %s: %w", path, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// KubeletText is the output of stream as kubelet reads it back from records
+// (`kubectl logs`, a termination message taken from the log): the contents
+// in order, each F record followed by a newline, P records joined to what
+// follows them.
+func KubeletText(records []LogEntry, stream string) string {
+	var b bytes.Buffer
+	for _, e := range records {
+		if e.Stream != stream {
+			continue
+		}
+		b.WriteString(e.Content)
+		if !e.Partial {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
