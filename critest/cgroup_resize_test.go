@@ -150,6 +150,9 @@ func ownCgroupLimits(t *testing.T, env *framework.Env, id string) cgroupLimits {
 		if len(cpu) != 2 {
 			t.Fatalf("cpu.max in %q: %q", id, cpu)
 		}
+		if cpu[0] == "max" {
+			cpu[0] = "-1" // as v1 shows no limit
+		}
 		mem := catIn(t, env, id, hostCgroupRoot+"/memory.max")
 		return cgroupLimits{memory: mem, cpuQuota: cpu[0], cpuPeriod: cpu[1]}
 	}
@@ -162,7 +165,7 @@ func ownCgroupLimits(t *testing.T, env *framework.Env, id string) cgroupLimits {
 
 // TestInPlaceResize resizes a running container as kubelet 1.37 does
 // (UpdateContainerResources with the whole LinuxContainerResources), its
-// memory and cpu limits up and then down, and then its pod
+// memory and cpu limits up, down and the cpu limit away, and then its pod
 // (UpdatePodSandboxResources): each time the container reads its new
 // limits in its own /sys/fs/cgroup, and ContainerStatus reports them.
 func TestInPlaceResize(t *testing.T) {
@@ -185,6 +188,8 @@ func TestInPlaceResize(t *testing.T) {
 	}{
 		{"up", resources(128<<20, 150000, 1536)},
 		{"down", resources(48<<20, 20000, 204)},
+		// kubelet lifts a cpu limit with a quota of -1.
+		{"cpu limit lifted", resources(48<<20, -1, 204)},
 	}
 	for _, s := range steps {
 		if _, err := rs.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: s.res}); err != nil {
