@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -46,11 +47,14 @@ func ParseLogLine(line string) (LogEntry, error) {
 
 // ParseLog parses a CRI log and joins partial entries into the full lines
 // they belong to (per stream), so each returned entry is one line the
-// container wrote, stamped with the time of its first part. A trailing line
-// without a newline — still being written — is ignored.
+// container wrote, stamped with the time of its first part. P records
+// that no F record ends (a line cut off by the exit, or still being
+// written) come last, one Partial entry per stream, as kubelet shows them.
+// A trailing record without a newline — still being written — is ignored.
 func ParseLog(data []byte) ([]LogEntry, error) {
 	var out []LogEntry
 	pending := map[string]*LogEntry{}
+	var order []string // streams by when their latest P line started
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -67,11 +71,19 @@ func ParseLog(data []byte) ([]LogEntry, error) {
 			e = *p
 		}
 		if e.Partial {
+			if pending[e.Stream] == nil { // a new line starts
+				order = append(slices.DeleteFunc(order, func(s string) bool { return s == e.Stream }), e.Stream)
+			}
 			pending[e.Stream] = &e
 			continue
 		}
 		delete(pending, e.Stream)
 		out = append(out, e)
+	}
+	for _, s := range order {
+		if p := pending[s]; p != nil {
+			out = append(out, *p)
+		}
 	}
 	return out, nil
 }
