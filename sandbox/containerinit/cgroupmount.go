@@ -152,7 +152,7 @@ func cgroupBinds(table cgroupTable, cgroups []procCgroup) []cgroupBind {
 		if name == "." {
 			name = ""
 		}
-		if table.unified != (m.fstype == "cgroup2") || table.unified != (name == "") {
+		if !table.shows(m, name) {
 			continue
 		}
 		for _, c := range cgroups {
@@ -168,6 +168,16 @@ func cgroupBinds(table cgroupTable, cgroups []procCgroup) []cgroupBind {
 		}
 	}
 	return binds
+}
+
+// shows tells whether a container's /sys/fs/cgroup shows the hierarchy
+// that m mounts at hostCgroupRoot/name: on a pure v2 host the cgroup2
+// mount at the root only, otherwise the v1 hierarchies below it only.
+func (t cgroupTable) shows(m cgroupMount, name string) bool {
+	if t.unified {
+		return m.fstype == "cgroup2" && name == ""
+	}
+	return m.fstype == "cgroup" && name != ""
 }
 
 // in reports whether c is the hierarchy mounted by m.
