@@ -168,6 +168,7 @@ func ownCgroupLimits(t *testing.T, env *framework.Env, id string) cgroupLimits {
 // memory and cpu limits up, down and the cpu limit away, and then its pod
 // (UpdatePodSandboxResources): each time the container reads its new
 // limits in its own /sys/fs/cgroup, and ContainerStatus reports them.
+// Its pod cgroup is kubelet's (cgroup_parent), as on a node.
 func TestInPlaceResize(t *testing.T) {
 	env := suite.NewEnv(t)
 	ctx := framework.Context(t)
@@ -178,9 +179,19 @@ func TestInPlaceResize(t *testing.T) {
 			MemoryLimitInBytes: mem, OomScoreAdj: 1000,
 		}
 	}
-	podID, id := runSleeper(t, env, "resize", func(c *runtimeapi.ContainerConfig) {
-		c.Linux.Resources = resources(64<<20, 50000, 512)
-	})
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	// The pod's cgroup is kubelet's: registered before the pod exists, its
+	// removal runs after the pod's.
+	cgroupParent := "/critest-" + framework.RandomHex(4)
+	t.Cleanup(func() { framework.RemoveCgroup(t, cgroupParent) })
+	podCfg := podConfig("resize", t.TempDir())
+	podCfg.Linux.CgroupParent = cgroupParent
+	podID := runPod(t, env, podCfg)
+	ccfg := containerConfig("resize", reg.Ref, "resize.log", "sleep", "4242")
+	ccfg.Linux.Resources = resources(64<<20, 50000, 512)
+	id := createContainer(t, env, podID, podCfg, ccfg)
+	startContainer(t, env, id)
 
 	steps := []struct {
 		name string
@@ -207,13 +218,32 @@ func TestInPlaceResize(t *testing.T) {
 		}
 	}
 
-	// The pod: cubby owns its cgroup (no cgroup_parent), the container's
-	// parent. Its limits are read on the host: the container's cgroup
-	// namespace does not show them.
+	// kubelet resizes the pod cgroups it made itself, then tells the
+	// runtime, which leaves them alone and the container as it is.
 	pod := &runtimeapi.LinuxContainerResources{CpuPeriod: 100000, CpuQuota: 300000, CpuShares: 3072, MemoryLimitInBytes: 256 << 20}
 	if _, err := rs.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID, Resources: pod}); err != nil {
 		t.Fatalf("UpdatePodSandboxResources: %v", err)
 	}
+	if got := ownCgroupLimits(t, env, id); got.memory != strconv.Itoa(48<<20) {
+		t.Errorf("after the pod resize the container reads memory %s, want its own %d", got.memory, 48<<20)
+	}
+}
+
+// TestPodResizeOfOwnedPodCgroup resizes a pod whose cgroup cubby made (no
+// cgroup_parent): UpdatePodSandboxResources sets the pod cgroup's limits.
+// Other runtimes leave pod cgroups to kubelet.
+func TestPodResizeOfOwnedPodCgroup(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("cubby sizes the pod cgroups it makes; -endpoint given")
+	}
+	env := suite.NewEnv(t)
+	ctx := framework.Context(t)
+	rs := env.RuntimeService()
+	podID, id := runSleeper(t, env, "podresize", func(c *runtimeapi.ContainerConfig) {
+		c.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 48 << 20}
+	})
+	// The pod cgroup is the container's parent. Its limits are read on
+	// the host: the container's cgroup namespace does not show them.
 	_, info := containerStatus(t, env, id, true)
 	v := verboseInfo(t, "container "+id, info)
 	_, limitFile, err := framework.MemoryCgroup(v.Pid)
@@ -222,12 +252,18 @@ func TestInPlaceResize(t *testing.T) {
 	}
 	// <pod cgroup>/<container>/<limit file>
 	podLimitFile := filepath.Join(filepath.Dir(filepath.Dir(limitFile)), filepath.Base(limitFile))
-	b, err := os.ReadFile(podLimitFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(256<<20) {
-		t.Errorf("pod memory limit %s = %s, want %d", podLimitFile, got, 256<<20)
+	for _, mem := range []int64{256 << 20, 96 << 20} {
+		pod := &runtimeapi.LinuxContainerResources{CpuPeriod: 100000, CpuQuota: 300000, CpuShares: 3072, MemoryLimitInBytes: mem}
+		if _, err := rs.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID, Resources: pod}); err != nil {
+			t.Fatalf("UpdatePodSandboxResources to %d: %v", mem, err)
+		}
+		b, err := os.ReadFile(podLimitFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(mem, 10) {
+			t.Errorf("pod memory limit %s = %s, want %d", podLimitFile, got, mem)
+		}
 	}
 	// The container keeps its own limits.
 	if got := ownCgroupLimits(t, env, id); got.memory != strconv.Itoa(48<<20) {
