@@ -166,6 +166,9 @@ func TestPodCgroupResources(t *testing.T) {
 	if r.CPU == nil || *r.CPU.Shares != 522 || *r.CPU.Quota != 60000 || *r.CPU.Period != 100000 {
 		t.Errorf("cpu %+v, want shares 522, quota 60000 per 100000", r.CPU)
 	}
+	if r := podCgroupResources(nil, &runtimeapi.LinuxContainerResources{CpuQuota: -1}); r.CPU == nil || r.CPU.Quota == nil || *r.CPU.Quota != -1 {
+		t.Errorf("a lifted pod cpu limit became cpu %+v, want quota -1", r.CPU)
+	}
 	// Overhead alone does not limit a pod whose resources are unlimited.
 	if r := podCgroupResources(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 1 << 20}, &runtimeapi.LinuxContainerResources{}); r.Memory != nil {
 		t.Errorf("overhead alone set memory %+v", r.Memory)

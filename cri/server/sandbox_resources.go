@@ -34,6 +34,9 @@ func podCgroupResources(overhead, resources *runtimeapi.LinuxContainerResources)
 	if sh := resources.GetCpuShares(); sh > 0 {
 		sum.CpuShares = sh + overhead.GetCpuShares()
 	}
+	if resources.GetCpuQuota() < 0 {
+		sum.CpuQuota = -1 // lifted: the pod has a container without a cpu limit
+	}
 	if q := resources.GetCpuQuota(); q > 0 {
 		period := resources.GetCpuPeriod()
 		if period <= 0 {

@@ -171,7 +171,9 @@ func linuxResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources
 	if v := uint64(r.GetCpuShares()); v > 0 {
 		cpu.Shares, hasCPU = &v, true
 	}
-	if v := r.GetCpuQuota(); v > 0 {
+	// A negative quota is "no limit": kubelet sends -1 to lift a
+	// container's cpu limit in place. Zero leaves the quota as it is.
+	if v := max(r.GetCpuQuota(), -1); v != 0 {
 		cpu.Quota, hasCPU = &v, true
 	}
 	if v := uint64(r.GetCpuPeriod()); v > 0 {

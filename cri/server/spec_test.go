@@ -133,6 +133,12 @@ func TestLinuxResources(t *testing.T) {
 	if r := linuxResources(&runtimeapi.LinuxContainerResources{}); r.Memory != nil || r.CPU != nil {
 		t.Errorf("unset resources became limits: %+v", r)
 	}
+	// kubelet lifts a cpu limit in place with a quota of -1.
+	for _, q := range []int64{-1, -100} {
+		if r := linuxResources(&runtimeapi.LinuxContainerResources{CpuQuota: q}); r.CPU == nil || r.CPU.Quota == nil || *r.CPU.Quota != -1 {
+			t.Errorf("quota %d mapped to cpu %+v, want quota -1", q, r.CPU)
+		}
+	}
 }
 
 func TestLookupPrefix(t *testing.T) {

@@ -207,6 +207,9 @@ func TestParseLog(t *testing.T) {
 		ts + " stderr F oops\n" +
 		ts + " stdout F lo\n" +
 		ts + " stdout F 2\n" +
+		ts + " stderr P cut \n" +
+		ts + " stderr P off\n" +
+		ts + " stdout P DONE\n" +
 		ts + " stdout F unterminated"
 	got, err := ParseLog([]byte(in))
 	if err != nil {
@@ -216,7 +219,8 @@ func TestParseLog(t *testing.T) {
 	for _, e := range got {
 		lines = append(lines, e.Stream+":"+e.Content)
 	}
-	want := []string{"stderr:oops", "stdout:hello", "stdout:2"}
+	// Lines no F record ends come last, per stream.
+	want := []string{"stderr:oops", "stdout:hello", "stdout:2", "stderr:cut off", "stdout:DONE"}
 	if !slices.Equal(lines, want) {
 		t.Errorf("got %q, want %q", lines, want)
 	}

@@ -23,6 +23,15 @@ type cgroupMount struct {
 	superOpts  []string // for v1, includes the controllers ("cpu", "name=systemd")
 }
 
+// cgroupTable is what the mount table says about the host's cgroups.
+type cgroupTable struct {
+	mounts []cgroupMount // the cgroup and cgroup2 mounts, in mount order
+	// unified is true when hostCgroupRoot itself is a cgroup2 mount (a
+	// pure v2 host); a v1 or hybrid host has a tmpfs there holding the
+	// v1 hierarchies (and, hybrid, a cgroup2 one at "unified").
+	unified bool
+}
+
 // procCgroup is one line of /proc/self/cgroup.
 type procCgroup struct {
 	controllers []string // empty for the v2 hierarchy
@@ -37,17 +46,25 @@ type cgroupBind struct {
 }
 
 // mountCgroups gives the container a read-only view of its own cgroups at
-// dest, without a cgroup namespace: on a pure v2 host the container's cgroup
-// directory is bound onto dest; otherwise dest is a tmpfs holding one bind
-// per hierarchy (cpu, memory, ..., unified), each of the container's own
-// cgroup directory, the way /sys/fs/cgroup looks on the host.
+// dest that looks as runc makes it on the same host (runc mounts fresh
+// cgroup filesystems in the container's cgroup namespace; we bind the
+// container's cgroup directories before unsharing it, which shows the same
+// tree):
+//
+//   - pure v2: the container's cgroup2 directory is bound onto dest;
+//   - v1 and hybrid: dest is a tmpfs holding one bind per v1 hierarchy
+//     (cpu, memory, ..., systemd), each of the container's own cgroup
+//     directory, with the host's aliases for co-mounted controllers. A
+//     hybrid host's cgroup2 hierarchy ("unified") is left out, as runc
+//     does: a container that sees a cgroup2 mount takes itself to be on
+//     v2 and looks for memory.max (the Kubernetes e2e framework does).
 func (r *rootfs) mountCgroups(dest string, mo mountOptions) error {
-	binds, err := ownCgroupBinds()
+	unified, binds, err := ownCgroupBinds()
 	if err != nil {
 		return err
 	}
 	flags := mo.flags & remountFlags
-	if len(binds) == 1 && binds[0].name == "" {
+	if unified && len(binds) == 1 {
 		return r.bindMount(binds[0].source, dest, mountOptions{flags: flags | unix.MS_BIND})
 	}
 
@@ -95,42 +112,48 @@ func (r *rootfs) cgroupAliases(dest, name string) error {
 	return nil
 }
 
-// ownCgroupBinds reads our mount table and cgroup membership. It runs after
-// the parent put us into the container's cgroups.
-func ownCgroupBinds() ([]cgroupBind, error) {
+// ownCgroupBinds reads our mount table and cgroup membership, and tells
+// whether the host is pure v2. It runs after the parent put us into the
+// container's cgroups.
+func ownCgroupBinds() (bool, []cgroupBind, error) {
 	mi, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	defer mi.Close()
-	mounts, err := parseCgroupMounts(mi)
+	table, err := parseCgroupMounts(mi)
 	if err != nil {
-		return nil, fmt.Errorf("parse /proc/self/mountinfo: %w", err)
+		return false, nil, fmt.Errorf("parse /proc/self/mountinfo: %w", err)
 	}
 	pc, err := os.Open("/proc/self/cgroup")
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	defer pc.Close()
 	cgroups, err := parseProcCgroup(pc)
 	if err != nil {
-		return nil, fmt.Errorf("parse /proc/self/cgroup: %w", err)
+		return false, nil, fmt.Errorf("parse /proc/self/cgroup: %w", err)
 	}
-	return cgroupBinds(mounts, cgroups), nil
+	return table.unified, cgroupBinds(table, cgroups), nil
 }
 
-// cgroupBinds pairs each hierarchy mounted under hostCgroupRoot with our
-// cgroup in it. Hierarchies we are not in, or whose mount does not show our
-// cgroup, are left out.
-func cgroupBinds(mounts []cgroupMount, cgroups []procCgroup) []cgroupBind {
+// cgroupBinds pairs each hierarchy the container sees with our cgroup in
+// it: on a pure v2 host the cgroup2 mount at hostCgroupRoot, otherwise
+// every v1 hierarchy mounted under hostCgroupRoot (not the cgroup2 one of
+// a hybrid host). Hierarchies we are not in, or whose mount does not show
+// our cgroup, are left out.
+func cgroupBinds(table cgroupTable, cgroups []procCgroup) []cgroupBind {
 	var binds []cgroupBind
-	for _, m := range mounts {
+	for _, m := range table.mounts {
 		name, err := filepath.Rel(hostCgroupRoot, m.mountpoint)
 		if err != nil || name == ".." || strings.HasPrefix(name, "../") {
 			continue
 		}
 		if name == "." {
 			name = ""
+		}
+		if !table.shows(m, name) {
+			continue
 		}
 		for _, c := range cgroups {
 			if !c.in(m) {
@@ -145,6 +168,16 @@ func cgroupBinds(mounts []cgroupMount, cgroups []procCgroup) []cgroupBind {
 		}
 	}
 	return binds
+}
+
+// shows tells whether a container's /sys/fs/cgroup shows the hierarchy
+// that m mounts at hostCgroupRoot/name: on a pure v2 host the cgroup2
+// mount at the root only, otherwise the v1 hierarchies below it only.
+func (t cgroupTable) shows(m cgroupMount, name string) bool {
+	if t.unified {
+		return m.fstype == "cgroup2" && name == ""
+	}
+	return m.fstype == "cgroup" && name != ""
 }
 
 // in reports whether c is the hierarchy mounted by m.
@@ -164,22 +197,30 @@ func (c procCgroup) in(m cgroupMount) bool {
 }
 
 // parseCgroupMounts returns the cgroup and cgroup2 mounts of a mountinfo
-// file (proc(5)), parsed by github.com/moby/sys/mountinfo.
-func parseCgroupMounts(r io.Reader) ([]cgroupMount, error) {
-	infos, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup", "cgroup2"))
-	if err != nil {
-		return nil, err
+// file (proc(5)), parsed by github.com/moby/sys/mountinfo, and whether the
+// topmost mount at hostCgroupRoot is cgroup2.
+func parseCgroupMounts(r io.Reader) (cgroupTable, error) {
+	var top string // fstype of the last mount at hostCgroupRoot
+	filter := func(m *mountinfo.Info) (skip, stop bool) {
+		if m.Mountpoint == hostCgroupRoot {
+			top = m.FSType
+		}
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
 	}
-	out := make([]cgroupMount, 0, len(infos))
+	infos, err := mountinfo.GetMountsFromReader(r, filter)
+	if err != nil {
+		return cgroupTable{}, err
+	}
+	table := cgroupTable{mounts: make([]cgroupMount, 0, len(infos)), unified: top == "cgroup2"}
 	for _, m := range infos {
-		out = append(out, cgroupMount{
+		table.mounts = append(table.mounts, cgroupMount{
 			root:       m.Root,
 			mountpoint: m.Mountpoint,
 			fstype:     m.FSType,
 			superOpts:  strings.Split(m.VFSOptions, ","),
 		})
 	}
-	return out, nil
+	return table, nil
 }
 
 // parseProcCgroup parses /proc/<pid>/cgroup ("id:controllers:path" lines).
