@@ -150,6 +150,9 @@ func (r *rootfs) mountSpec(m specs.Mount) error {
 		return err
 	}
 	defer target.Close()
+	if err := r.checkProcHandle(target, dest, m.Type); err != nil {
+		return err
+	}
 	if err := mount(m.Source, fdPath(target), dest, m.Type, mo.flags, mo.data); err != nil {
 		return err
 	}
@@ -181,6 +184,27 @@ func (r *rootfs) checkProcTarget(dest, fstype string) error {
 		}
 	}
 	return nil
+}
+
+// checkProcHandle is checkProcTarget for what the target handle really
+// is: a sibling that swapped a directory of a shared volume for a symlink
+// to /proc after dest was resolved still cannot bring a mount onto the
+// procfs.
+func (r *rootfs) checkProcHandle(target *os.File, dest, fstype string) error {
+	if fstype == "proc" {
+		return nil
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(target.Fd()), &sfs); err != nil {
+		return fmt.Errorf("statfs mount target %q: %w", dest, err)
+	}
+	if sfs.Type != unix.PROC_SUPER_MAGIC {
+		return nil
+	}
+	if slices.Contains(r.procs, filepath.Dir(dest)) && slices.Contains(procFiles, filepath.Base(dest)) {
+		return nil
+	}
+	return fmt.Errorf("%w: mount target %q is on a procfs", ErrInvalidSpec, dest)
 }
 
 // bindMount binds the host path source onto the in-root path dest. The
@@ -216,6 +240,9 @@ func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
 		return err
 	}
 	defer target.Close()
+	if err := r.checkProcHandle(target, dest, "bind"); err != nil {
+		return err
+	}
 	tree, err := cloneMount(src, mo.flags&unix.MS_REC != 0)
 	if err != nil {
 		return err
