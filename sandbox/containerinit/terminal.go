@@ -57,7 +57,7 @@ const devptsSuperMagic = 0x1cd1
 func openPtmx() (int, error) {
 	pts, err := unix.Open("/dev/pts", unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open /dev/pts: %w", err)
+		return -1, fmt.Errorf("open /dev/pts (the container's devpts, not a symlink): %w", err)
 	}
 	defer unix.Close(pts)
 	var sfs unix.Statfs_t
