@@ -223,11 +223,16 @@ func parseSourceID(v string) (sourceID, error) {
 // through a symlink now: it was swapped, and is not followed.
 var ErrBindSourceChanged = errors.New("bind mount source changed since the container was created")
 
-// openBindSource returns an O_PATH handle on the host path source, which
-// cubbyd resolved at create time: no component may be a symlink now, and
-// when want is set the file must still be the one cubbyd saw.
+// openBindSource returns an O_PATH handle on the host path source. A
+// pinned source (want set: a CRI volume, which cubbyd resolved at create
+// time) may have no symlink in it now and must still be the file cubbyd
+// saw. Sources without a pin are cubby's own (pod files, image volumes,
+// bundles written by an older cubbyd): opened as they are.
 func openBindSource(source string, want *sourceID) (*os.File, error) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+	if want != nil {
+		how.Resolve |= unix.RESOLVE_NO_SYMLINKS
+	}
 	fd, err := openat2(unix.AT_FDCWD, source, &how)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("%w: %q now leads through a symlink", ErrBindSourceChanged, source)
