@@ -380,6 +380,7 @@ func TestVolumeSymlinkToProc(t *testing.T) {
 	pod := podConfig("procsym", logDir)
 	podID := runPod(t, env, pod)
 	const check = procOK + `
+ls /proc/w-marker /proc/sys/w-marker /proc/sys/kernel/w-marker 2>/dev/null | sed 's/^/landed=/'
 echo "keys=$(head -c 64 /proc/keys)"
 (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo sys=writable
 echo done`
@@ -387,10 +388,10 @@ echo done`
 	t.Run("volume-symlink", func(t *testing.T) {
 		shared, other := t.TempDir(), t.TempDir()
 		mustSymlink(t, "/proc", filepath.Join(shared, "x"))
-		if err := os.WriteFile(filepath.Join(other, "status"), []byte("fake\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(other, "w-marker"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, target := range []string{"/v/x", "/v/x/sys"} {
+		for _, target := range []string{"/v/x", "/v/x/sys", "/v/x/sys/kernel"} {
 			cfg := scriptConfig("procsym-volume", reg.Ref, check)
 			cfg.Mounts = []*runtimeapi.Mount{
 				{HostPath: shared, ContainerPath: "/v"},
@@ -421,6 +422,9 @@ func checkProcIntact(t *testing.T, what string, lines []string) {
 	t.Helper()
 	if !slices.Contains(lines, "proc=ok") {
 		t.Errorf("%s: the container's /proc is not a procfs: %q", what, lines)
+	}
+	if l, ok := lineWithPrefix(lines, "landed="); ok {
+		t.Errorf("%s: the volume landed on the container's procfs at %s", what, l)
 	}
 	if keys, _ := lineWithPrefix(lines, "keys="); keys != "" {
 		t.Errorf("%s: /proc/keys is not masked: %q", what, lines)
@@ -486,7 +490,9 @@ func TestProcWriteRedirectedByMount(t *testing.T) {
 	logDir := t.TempDir()
 	pod := podConfig("procwrite", logDir)
 	podID := runPod(t, env, pod)
-	const orig = "untouched\n"
+	// A number, so that a runtime reading the value back before writing
+	// it does not stop at a parse error.
+	const orig = "0\n"
 
 	for _, target := range []string{"/proc/self/oom_score_adj", "/proc/1/oom_score_adj"} {
 		file := filepath.Join(t.TempDir(), "file")

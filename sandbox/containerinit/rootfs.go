@@ -208,8 +208,9 @@ func (r *rootfs) checkProcHandle(target *os.File, dest, fstype string) error {
 }
 
 // bindMount binds the host path source onto the in-root path dest. The
-// source is opened once, without following any symlink and checked to be
-// what cubbyd saw at create time; its clone gets the options' flags
+// source is opened once (a pinned one without following any symlink and
+// checked to be what cubbyd saw at create time, openBindSource); its
+// clone gets the options' flags
 // (ro, nosuid, rro, ...) while still detached and is then moved onto the
 // target's handle, so the container never sees it otherwise.
 func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
