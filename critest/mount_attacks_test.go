@@ -3,6 +3,7 @@ package critest
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -321,15 +322,38 @@ func mustSymlink(t *testing.T, target, link string) {
 // procfs in the container.
 const procOK = `[ -r /proc/self/status ] && echo proc=ok || echo proc=missing`
 
+// buildExchanger builds critest/testimage/exchange static and returns the
+// binary.
+func buildExchanger(t *testing.T) []byte {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	out := filepath.Join(t.TempDir(), "exchange")
+	cmd := exec.Command(goTool, "build", "-o", out, "cubby/critest/testimage/exchange")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot build the exchange helper: %v\n%s", err, b)
+	}
+	bin, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // TestMountTargetSymlinkExchangeRace shares a volume between a sibling
-// that keeps exchanging a directory in it for a symlink to /proc and a
-// victim that mounts a second volume at that directory (CVE-2021-30465).
-// The second volume must land on the directory or the start fail: never
-// on the victim's /proc or anywhere else.
+// that keeps exchanging a directory in it with a symlink to /proc/sys
+// (renameat2 RENAME_EXCHANGE in a tight loop) and a victim that mounts a
+// second volume at that directory (CVE-2021-30465). The second volume
+// must land on the directory or the start fail: never on the victim's
+// procfs.
 func TestMountTargetSymlinkExchangeRace(t *testing.T) {
 	env := suite.NewEnv(t)
 	reg := suite.Image(t)
 	pullImage(t, env, reg.Ref)
+	image := pushImageWithFiles(t, env, reg, "exchange:1", testimage.File{Path: "/bin/exchange", Mode: 0o755, Data: buildExchanger(t)})
 	logDir := t.TempDir()
 	pod := podConfig("exchange", logDir)
 	podID := runPod(t, env, pod)
@@ -337,17 +361,19 @@ func TestMountTargetSymlinkExchangeRace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other, "marker"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sib := containerConfig("exchange-sibling", reg.Ref, "", "sh", "-c",
-		"cd /v; while :; do mkdir a; mv a b; ln -s /proc a; mv b a.d; rm -f a; mv a.d a; rm -rf a; done")
+	if err := os.Mkdir(filepath.Join(shared, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustSymlink(t, "/proc/sys", filepath.Join(shared, "l"))
+	sib := containerConfig("exchange-sibling", image, "", "exchange", "/v/a", "/v/l")
 	sib.Mounts = []*runtimeapi.Mount{{HostPath: shared, ContainerPath: "/v"}}
 	startSibling(t, env, podID, pod, sib)
 
-	const tries = 15
+	const tries = 20
 	landed, refused := 0, 0
 	for i := range tries {
 		cfg := scriptConfig("exchange-victim", reg.Ref, procOK+`
-[ -e /v/a/marker ] && echo landed=target
-[ -e /proc/marker ] && echo landed=proc
+[ -e /proc/sys/marker ] && echo landed=proc
 echo done`)
 		cfg.Mounts = []*runtimeapi.Mount{
 			{HostPath: shared, ContainerPath: "/v"},
@@ -359,13 +385,11 @@ echo done`)
 			continue
 		}
 		if !slices.Contains(a.lines, "proc=ok") || slices.Contains(a.lines, "landed=proc") {
-			t.Errorf("try %d: the volume covered the victim's /proc: %q", i, a.lines)
-		}
-		if slices.Contains(a.lines, "landed=target") {
+			t.Errorf("try %d: the volume covered the victim's /proc/sys: %q", i, a.lines)
 			landed++
 		}
 	}
-	t.Logf("%d of %d starts refused, %d landed on the target", refused, tries, landed)
+	t.Logf("%d of %d starts refused, %d landed on /proc/sys", refused, tries, landed)
 }
 
 // TestVolumeSymlinkToProc mounts a volume at a path that a shared volume
