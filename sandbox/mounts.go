@@ -10,6 +10,9 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/containerinit"
 )
 
 // Errors of ResolveBindSource; the request is at fault.
@@ -65,6 +68,18 @@ func ResolveBindSource(path string, p Propagation) (string, error) {
 		return "", fmt.Errorf("%w: %q is on mount %q, which is neither shared nor a slave (make it rshared for host-to-container propagation)", ErrBindPropagation, path, m.Mountpoint)
 	}
 	return resolved, nil
+}
+
+// PinBindSource returns the mount option that records what the resolved
+// bind source names now (its device and inode). The container's init
+// stage mounts only that: a source that was replaced, or now leads
+// through a symlink, fails the start instead of being followed.
+func PinBindSource(resolved string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(resolved, &st); err != nil {
+		return "", fmt.Errorf("bind mount source %q: %w", resolved, err)
+	}
+	return containerinit.SourceIDOption(st.Dev, st.Ino), nil
 }
 
 // mountOf returns the mount that path (symlink-free) is on: the deepest

@@ -52,6 +52,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 		return nil, err
 	}
 
+	spec.Mounts = dropReplacedDefaults(spec.Mounts, cfg.GetMounts())
 	spec.Mounts = append(spec.Mounts, s.podFileMounts(in.pod.id, cfg)...)
 	if err := volumeMounts(spec, cfg.GetMounts(), in.imageVolumes); err != nil {
 		return nil, err

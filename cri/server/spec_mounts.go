@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -47,7 +48,8 @@ func volumeMounts(spec *specs.Spec, mounts []*runtimeapi.Mount, images map[int]i
 // bindMount maps a CRI volume mount to an OCI bind mount: rbind, then ro
 // (the top mount only, as runc: submounts stay writable) or rro (read-only
 // all the way down, with mount_setattr), and the propagation. The host
-// path is checked and its symlinks resolved here, at create time.
+// path is checked and its symlinks resolved here, at create time, and what
+// it names is pinned: a source swapped before the start fails the start.
 func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
 	dest := m.GetContainerPath()
 	if dest == "" || !path.IsAbs(dest) {
@@ -94,7 +96,31 @@ func bindMount(m *runtimeapi.Mount) (specs.Mount, error) {
 		}
 		return specs.Mount{}, fmt.Errorf("mount for %q: %w", dest, err)
 	}
-	return specs.Mount{Destination: path.Clean(dest), Type: "bind", Source: source, Options: opts}, nil
+	pin, err := sandbox.PinBindSource(source)
+	if err != nil {
+		return specs.Mount{}, fmt.Errorf("mount for %q: %w", dest, err)
+	}
+	return specs.Mount{Destination: path.Clean(dest), Type: "bind", Source: source, Options: append(opts, pin)}, nil
+}
+
+// dropReplacedDefaults removes the default mounts that a config mount
+// replaces, as containerd does: the one at the same target, and for a
+// mount at /dev every default at or under /dev (its tmpfs, devpts, shm and
+// mqueue). The init stage then neither mounts them under the volume nor
+// creates device nodes in it: a /dev volume is the container's /dev as
+// it is.
+func dropReplacedDefaults(defaults []specs.Mount, mounts []*runtimeapi.Mount) []specs.Mount {
+	replaced := func(d specs.Mount) bool {
+		dest := path.Clean(d.Destination)
+		for _, m := range mounts {
+			target := path.Clean(m.GetContainerPath())
+			if target == dest || (target == "/dev" && strings.HasPrefix(dest, "/dev/")) {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.DeleteFunc(defaults, replaced)
 }
 
 // uncoveredVolumes are the image's volumes that no config mount replaces.

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -57,8 +59,42 @@ func TestBindMount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Source != tt.source || got.Destination != "/data" || got.Type != "bind" || !reflect.DeepEqual(got.Options, tt.opts) {
-				t.Errorf("got %+v, want source %s options %q at /data", got, tt.source, tt.opts)
+			var st unix.Stat_t
+			if err := unix.Stat(tt.source, &st); err != nil {
+				t.Fatal(err)
+			}
+			// The source is pinned to what it names at create time.
+			opts := append(slices.Clone(tt.opts), containerinit.SourceIDOption(st.Dev, st.Ino))
+			if got.Source != tt.source || got.Destination != "/data" || got.Type != "bind" || !reflect.DeepEqual(got.Options, opts) {
+				t.Errorf("got %+v, want source %s options %q at /data", got, tt.source, opts)
+			}
+		})
+	}
+}
+
+func TestDropReplacedDefaults(t *testing.T) {
+	defaults := containerinit.DefaultSpec("/rootfs").Mounts
+	dests := func(ms []specs.Mount) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Destination)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		mounts []*runtimeapi.Mount
+		want   []string
+	}{
+		{"none", nil, []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"}},
+		{"same target", []*runtimeapi.Mount{{ContainerPath: "/dev/shm/"}}, []string{"/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys", "/sys/fs/cgroup"}},
+		{"dev drops everything under it", []*runtimeapi.Mount{{ContainerPath: "/dev"}}, []string{"/proc", "/sys", "/sys/fs/cgroup"}},
+		{"a path beside /dev stays", []*runtimeapi.Mount{{ContainerPath: "/devices"}}, []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := dests(dropReplacedDefaults(slices.Clone(defaults), tc.mounts))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

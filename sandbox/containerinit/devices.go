@@ -23,15 +23,17 @@ var devSymlinks = [][2]string{
 }
 
 // populatesDev reports whether the spec gives the container a fresh /dev
-// that we fill; a /dev bind-mounted from the host is left alone.
+// that we fill. A /dev bind-mounted from the host or a volume is the
+// container's /dev as it is: no device node or symlink is ever made in it
+// (a sibling sharing the volume could swap them, CVE-2025-31133).
 func populatesDev(mounts []specs.Mount) bool {
 	for _, m := range mounts {
-		if filepath.Clean(m.Destination) != "/dev" {
-			continue
+		if filepath.Clean(m.Destination) == "/dev" && (m.Type == "bind" || parseMountOptions(m.Options).bind) {
+			return false
 		}
-		return m.Type != "bind" && !parseMountOptions(m.Options).bind
 	}
-	// No /dev mount: devices go into the image's own /dev directory.
+	// A fresh /dev, or none at all: devices go into the image's own /dev
+	// directory.
 	return true
 }
 

@@ -16,6 +16,15 @@
 // terminal gets one of its own devpts, allocated here; the master goes back
 // to the parent.
 //
+// Paths inside the rootfs are hostile: the image and sibling containers
+// sharing a volume control them. The init stage resolves each one once,
+// inside the root (openat2 RESOLVE_IN_ROOT, no magic links), into a file
+// descriptor and acts on that descriptor (mountfd.go): bind sources are
+// opened without symlinks and checked against the identity cubbyd pinned
+// at create, masks are clones of a verified /dev/null, procfs is written
+// through a handle checked to be procfs (procfs.go), and the working
+// directory is made inside the root before pivot_root.
+//
 // [Exec] and [ExecMain] are the same pair for a process started in a
 // running container: the child is forked from a thread that joined the
 // container's pid namespace, enters its mount (and other) namespaces

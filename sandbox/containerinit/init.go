@@ -38,6 +38,12 @@ type initProcess struct {
 	caps    capSets // parsed by the first step, so bad names fail before any mount
 	seccomp *SeccompFilter
 	exe     string // the resolved command
+	// cwd is a handle on the working directory, made inside the rootfs
+	// before pivot_root; nil in the exec stage.
+	cwd *os.File
+	// nulls are detached bind mounts of the host's /dev/null, one per
+	// masked path, cloned before pivot_root from a verified handle.
+	nulls []*os.File
 }
 
 type initStep struct {
@@ -57,6 +63,8 @@ func (ip *initProcess) run() (string, error) {
 		{"prepare rootfs", ip.prepareRootfs},
 		{"cgroup namespace", ip.unshareCgroupNamespace},
 		{"create devices", ip.createDevices},
+		{"working directory", ip.makeCwd},
+		{"mask sources", ip.cloneNulls},
 		{"pivot root", ip.pivotRoot},
 		{"sysctls", ip.setSysctls},
 		{"masked paths", ip.maskPaths},
@@ -225,18 +233,63 @@ func (ip *initProcess) setSysctls() error {
 	return nil
 }
 
-func (ip *initProcess) maskPaths() error {
-	for _, p := range ip.spec.Linux.MaskedPaths {
-		if err := maskPath(p); err != nil {
+// cloneNulls makes the bind mounts that will mask files: one detached
+// clone of the host's /dev/null (checked to be the null device, opened
+// without following a symlink) per masked path. The container's own
+// /dev/null is never used: with a /dev volume it is whatever a sibling put
+// there (CVE-2025-31133).
+func (ip *initProcess) cloneNulls() error {
+	if len(ip.spec.Linux.MaskedPaths) == 0 {
+		return nil
+	}
+	null, err := openDevNull()
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	for range ip.spec.Linux.MaskedPaths {
+		m, err := cloneMount(null, false)
+		if err != nil {
 			return err
 		}
+		ip.nulls = append(ip.nulls, m)
 	}
 	return nil
 }
 
+// maskPaths hides the spec's masked paths (after pivot_root), each
+// resolved once inside the container's root into a handle.
+func (ip *initProcess) maskPaths() error {
+	if len(ip.spec.Linux.MaskedPaths) == 0 {
+		return nil
+	}
+	root, err := openRoot()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for i, p := range ip.spec.Linux.MaskedPaths {
+		err := maskPath(root, p, ip.nulls[i])
+		ip.nulls[i].Close()
+		if err != nil {
+			return err
+		}
+	}
+	ip.nulls = nil
+	return nil
+}
+
 func (ip *initProcess) readonlyPaths() error {
+	if len(ip.spec.Linux.ReadonlyPaths) == 0 {
+		return nil
+	}
+	root, err := openRoot()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, p := range ip.spec.Linux.ReadonlyPaths {
-		if err := readonlyPath(p); err != nil {
+		if err := readonlyPath(root, p); err != nil {
 			return err
 		}
 	}
@@ -265,17 +318,42 @@ func (ip *initProcess) setNoNewPrivs() error {
 	return nil
 }
 
-// setCwd creates the working directory if the image lacks it and enters it,
-// still as root so that a directory the user cannot search works as well.
+// makeCwd creates the working directory if the image lacks it (as
+// containerd does), before pivot_root, resolved inside the rootfs with no
+// magic link followed (a working_dir of /proc/1/root/... stays in the
+// container), and keeps a handle on it for setCwd.
+func (ip *initProcess) makeCwd() error {
+	cwd := ip.spec.Process.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	f, err := ip.root.mkdirAll(cwd)
+	if err != nil {
+		return fmt.Errorf("create cwd %q: %w", cwd, err)
+	}
+	ip.cwd = f
+	return nil
+}
+
+// setCwd enters the working directory, still as root so that a directory
+// the user cannot search works as well: in the init stage the one makeCwd
+// made; in the exec stage the container's, resolved inside its root,
+// never created.
 func (ip *initProcess) setCwd() error {
 	cwd := ip.spec.Process.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
-	if err := mkdirCwd(cwd); err != nil {
-		return err
+	f := ip.cwd
+	ip.cwd = nil
+	if f == nil {
+		var err error
+		if f, err = openCwd(cwd); err != nil {
+			return err
+		}
 	}
-	if err := unix.Chdir(cwd); err != nil {
+	defer f.Close()
+	if err := unix.Fchdir(int(f.Fd())); err != nil {
 		return fmt.Errorf("chdir %q: %w", cwd, err)
 	}
 	return nil

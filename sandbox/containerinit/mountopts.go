@@ -21,6 +21,9 @@ type mountOptions struct {
 	// recursiveRO ("rro") makes the mount and every submount read-only
 	// with mount_setattr(2).
 	recursiveRO bool
+	// sourceID is the identity a bind source had at create time
+	// (SourceIDOption), empty when not recorded.
+	sourceID string
 }
 
 // flagOption is a mount option that sets (clear == false) or clears a flag.
@@ -88,6 +91,15 @@ func parseMountOptions(options []string) mountOptions {
 		}
 		if o == "rro" {
 			mo.recursiveRO = true
+			continue
+		}
+		if v, ok := strings.CutPrefix(o, sourceIDOption); ok {
+			mo.sourceID = v
+			continue
+		}
+		if strings.HasPrefix(o, "x-") {
+			// Userspace-only options (as mount(8) has them): never
+			// passed to the kernel.
 			continue
 		}
 		data = append(data, o)

@@ -25,6 +25,8 @@ func TestParseMountOptions(t *testing.T) {
 		{"last propagation wins", []string{"rshared", "private"},
 			mountOptions{propagation: unix.MS_PRIVATE}},
 		{"defaults is no flag", []string{"defaults"}, mountOptions{}},
+		{"source id is kept, x- options dropped", []string{"rbind", "x-cubby.source-id=2049:12", "x-other=1", "ro"},
+			mountOptions{flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY, bind: true, sourceID: "2049:12"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := parseMountOptions(tc.options); got != tc.want {

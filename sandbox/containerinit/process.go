@@ -55,7 +55,9 @@ func setRlimits(limits []specs.POSIXRlimit) error {
 	return nil
 }
 
-const oomScoreAdjPath = "/proc/self/oom_score_adj"
+// oomScoreAdjPath is below /proc: written through a verified procfs
+// handle (procfs.go).
+const oomScoreAdjPath = "self/oom_score_adj"
 
 // setOOMScoreAdj writes the spec's oom_score_adj. Lowering the value needs
 // CAP_SYS_RESOURCE, which root in cubby's pods may lack: then the current
@@ -64,23 +66,23 @@ func setOOMScoreAdj(want *int) error {
 	if want == nil {
 		return nil
 	}
-	b, err := os.ReadFile(oomScoreAdjPath)
+	b, err := readProcFile(oomScoreAdjPath)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", oomScoreAdjPath, err)
+		return fmt.Errorf("read oom_score_adj: %w", err)
 	}
 	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return fmt.Errorf("parse %s %q: %w", oomScoreAdjPath, b, err)
+		return fmt.Errorf("parse oom_score_adj %q: %w", b, err)
 	}
 	if *want == cur {
 		return nil
 	}
-	err = writeFile(oomScoreAdjPath, strconv.Itoa(*want))
+	err = writeProcFile(oomScoreAdjPath, strconv.Itoa(*want))
 	if err != nil && *want < cur && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write %d to %s: %w", *want, oomScoreAdjPath, err)
+		return fmt.Errorf("write %d to oom_score_adj: %w", *want, err)
 	}
 	return nil
 }

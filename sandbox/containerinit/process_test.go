@@ -69,9 +69,9 @@ func TestSysctlPath(t *testing.T) {
 		key, want string
 		ok        bool
 	}{
-		{"net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward", true},
-		{"net/ipv4/conf/eth0.1/forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding", true},
-		{"kernel.shm_rmid_forced", "/proc/sys/kernel/shm_rmid_forced", true},
+		{"net.ipv4.ip_forward", "sys/net/ipv4/ip_forward", true},
+		{"net/ipv4/conf/eth0.1/forwarding", "sys/net/ipv4/conf/eth0.1/forwarding", true},
+		{"kernel.shm_rmid_forced", "sys/kernel/shm_rmid_forced", true},
 		{"", "", false},
 		{"net/../../etc/passwd", "", false},
 		{"net..ipv4", "", false},

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -19,8 +21,9 @@ import (
 // inside it: image content is hostile, and a symlink such as /proc -> /
 // must never send a mount onto the host.
 type rootfs struct {
-	path string   // host path of the root
-	dir  *os.File // O_PATH handle on the root, opened after it was bind-mounted
+	path  string   // host path of the root
+	dir   *os.File // O_PATH handle on the root, opened after it was bind-mounted
+	procs []string // in-root paths where a procfs was mounted
 }
 
 // bindRootfs bind-mounts path onto itself (so it is a mountpoint pivot_root
@@ -117,7 +120,8 @@ func (r *rootfs) mountAt(source, p, fstype string, flags uintptr, data string) e
 	return mount(source, fdPath(f), p, fstype, flags, data)
 }
 
-// mountSpec applies one OCI mount under the root.
+// mountSpec applies one OCI mount under the root. Its target is resolved
+// inside the root once, into a handle, and the mount goes onto that handle.
 func (r *rootfs) mountSpec(m specs.Mount) error {
 	if m.Destination == "" {
 		return fmt.Errorf("%w: mount without destination", ErrInvalidSpec)
@@ -131,6 +135,9 @@ func (r *rootfs) mountSpec(m specs.Mount) error {
 		mo.bind = true
 		mo.flags |= unix.MS_BIND
 	}
+	if err := r.checkProcTarget(dest, m.Type); err != nil {
+		return err
+	}
 	switch {
 	case m.Type == "cgroup" || m.Type == "cgroup2":
 		return r.mountCgroups(dest, mo)
@@ -142,23 +149,90 @@ func (r *rootfs) mountSpec(m specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	target.Close()
-	if err := r.mountAt(m.Source, dest, m.Type, mo.flags, mo.data); err != nil {
+	defer target.Close()
+	if err := r.checkProcHandle(target, dest, m.Type); err != nil {
 		return err
+	}
+	if err := mount(m.Source, fdPath(target), dest, m.Type, mo.flags, mo.data); err != nil {
+		return err
+	}
+	if m.Type == "proc" {
+		r.procs = append(r.procs, dest)
 	}
 	return r.setPropagation(dest, mo.propagation)
 }
 
-// bindMount binds the host path source onto the in-root path dest, then
-// remounts it when the options ask for flags (ro, nosuid, ...) that a bind
-// mount ignores on its first mount(2).
+// procFiles are the files under /proc that a bind mount may cover (what
+// lxcfs serves, as runc allows); nothing else is mounted over a procfs.
+var procFiles = []string{
+	"cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg", "slabinfo",
+}
+
+// checkProcTarget refuses a mount that would cover the container's procfs
+// or a part of it (CVE-2019-19921, CVE-2023-27561): the init stage and the
+// container rely on /proc being the kernel's. Targets are resolved, so a
+// symlink in the image or in a volume that leads to /proc is caught as
+// well.
+func (r *rootfs) checkProcTarget(dest, fstype string) error {
+	for _, p := range r.procs {
+		rel, err := filepath.Rel(p, dest)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		if fstype != "proc" && !slices.Contains(procFiles, rel) {
+			return fmt.Errorf("%w: mount target %q is on the container's procfs at %q", ErrInvalidSpec, dest, p)
+		}
+	}
+	return nil
+}
+
+// checkProcHandle is checkProcTarget for what the target handle really
+// is: a sibling that swapped a directory of a shared volume for a symlink
+// to /proc after dest was resolved still cannot bring a mount onto the
+// procfs.
+func (r *rootfs) checkProcHandle(target *os.File, dest, fstype string) error {
+	if fstype == "proc" {
+		return nil
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(target.Fd()), &sfs); err != nil {
+		return fmt.Errorf("statfs mount target %q: %w", dest, err)
+	}
+	if sfs.Type != unix.PROC_SUPER_MAGIC {
+		return nil
+	}
+	if slices.Contains(r.procs, filepath.Dir(dest)) && slices.Contains(procFiles, filepath.Base(dest)) {
+		return nil
+	}
+	return fmt.Errorf("%w: mount target %q is on a procfs", ErrInvalidSpec, dest)
+}
+
+// bindMount binds the host path source onto the in-root path dest. The
+// source is opened once (a pinned one without following any symlink and
+// checked to be what cubbyd saw at create time, openBindSource); its
+// clone gets the options' flags
+// (ro, nosuid, rro, ...) while still detached and is then moved onto the
+// target's handle, so the container never sees it otherwise.
 func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
-	st, err := os.Stat(source)
+	var want *sourceID
+	if mo.sourceID != "" {
+		id, err := parseSourceID(mo.sourceID)
+		if err != nil {
+			return err
+		}
+		want = &id
+	}
+	src, err := openBindSource(source, want)
 	if err != nil {
-		return fmt.Errorf("bind mount source %q: %w", source, err)
+		return err
+	}
+	defer src.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return fmt.Errorf("stat bind mount source %q: %w", source, err)
 	}
 	var target *os.File
-	if st.IsDir() {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		target, err = r.mkdirAll(dest)
 	} else {
 		target, err = r.mkfile(dest)
@@ -166,36 +240,27 @@ func (r *rootfs) bindMount(source, dest string, mo mountOptions) error {
 	if err != nil {
 		return err
 	}
-	target.Close()
-	if err := r.mountAt(source, dest, "", unix.MS_BIND|(mo.flags&unix.MS_REC), ""); err != nil {
+	defer target.Close()
+	if err := r.checkProcHandle(target, dest, "bind"); err != nil {
 		return err
 	}
-	if extra := mo.flags & remountFlags; extra != 0 {
-		if err := r.mountAt("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|extra, ""); err != nil {
-			return err
-		}
-	}
-	if mo.recursiveRO {
-		if err := r.readonlyRecursive(dest); err != nil {
-			return err
-		}
-	}
-	return r.setPropagation(dest, mo.propagation)
-}
-
-// readonlyRecursive makes the mount at the in-root path dest and every
-// mount below it read-only, in one mount_setattr(2).
-func (r *rootfs) readonlyRecursive(dest string) error {
-	f, err := r.open(dest)
+	tree, err := cloneMount(src, mo.flags&unix.MS_REC != 0)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if err := unix.MountSetattr(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-		return fmt.Errorf("make %q read-only recursively: %w", dest, err)
+	defer tree.Close()
+	if err := setMountAttr(tree, mo.flags&remountFlags, false); err != nil {
+		return err
 	}
-	return nil
+	if mo.recursiveRO {
+		if err := setMountAttr(tree, unix.MS_RDONLY, true); err != nil {
+			return err
+		}
+	}
+	if err := attachMount(tree, target, dest); err != nil {
+		return err
+	}
+	return setPropagationFd(tree, mo.propagation)
 }
 
 func (r *rootfs) setPropagation(dest string, propagation uintptr) error {

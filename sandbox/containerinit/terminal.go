@@ -21,9 +21,9 @@ func (ip *initProcess) setupTerminal() error {
 	if !ip.spec.Process.Terminal {
 		return nil
 	}
-	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	m, err := openPtmx()
 	if err != nil {
-		return fmt.Errorf("open /dev/ptmx: %w", err)
+		return err
 	}
 	defer unix.Close(m)
 	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
@@ -45,6 +45,37 @@ func (ip *initProcess) setupTerminal() error {
 		return fmt.Errorf("set controlling terminal: %w", err)
 	}
 	return ip.sync.sendFd(message{Type: msgTerminal}, m)
+}
+
+// devptsSuperMagic is the filesystem type statfs(2) reports for devpts.
+const devptsSuperMagic = 0x1cd1
+
+// openPtmx opens the multiplexer of the container's devpts instance: the
+// "ptmx" inside the devpts mounted at /dev/pts, checked to be a devpts and
+// the ptmx device (5:2), never whatever /dev/ptmx or a link in a /dev
+// volume points to (CVE-2025-52565).
+func openPtmx() (int, error) {
+	pts, err := unix.Open("/dev/pts", unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/pts (the container's devpts, not a symlink): %w", err)
+	}
+	defer unix.Close(pts)
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(pts, &sfs); err != nil {
+		return -1, fmt.Errorf("statfs /dev/pts: %w", err)
+	}
+	if sfs.Type != devptsSuperMagic {
+		return -1, fmt.Errorf("/dev/pts is not a devpts (filesystem type %#x): the container has no terminal devices", sfs.Type)
+	}
+	m, err := unix.Openat(pts, "ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/pts/ptmx: %w", err)
+	}
+	if err := checkCharDevice(m, 5, 2); err != nil {
+		unix.Close(m)
+		return -1, fmt.Errorf("/dev/pts/ptmx: %w", err)
+	}
+	return m, nil
 }
 
 // sendFd sends m with fd attached (SCM_RIGHTS) in one sendmsg.
