@@ -1,0 +1,69 @@
+package server
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestExecOutputBudget checks that stdout and stderr share one budget,
+// that what is over it is dropped but counted, and that the kept bytes
+// come back whole and in order across chunk boundaries.
+func TestExecOutputBudget(t *testing.T) {
+	const limit = 3*execReadChunk + 100
+	o := newExecOutput(limit)
+	stdout := bytes.Repeat([]byte("0123456789"), (2*execReadChunk+50)/10)
+	for b := stdout; len(b) > 0; {
+		n := min(len(b), 7000) // reads of odd sizes
+		o.keep(&o.stdout, b[:n])
+		b = b[n:]
+	}
+	stderr := bytes.Repeat([]byte("e"), 2*execReadChunk)
+	o.keep(&o.stderr, stderr)
+	o.keep(&o.stdout, []byte("dropped"))
+
+	if got := o.kept(); got != limit {
+		t.Errorf("kept %d bytes, want the budget %d", got, limit)
+	}
+	if want := int64(len(stdout) + len(stderr) + len("dropped")); o.read != want {
+		t.Errorf("read %d bytes, want %d", o.read, want)
+	}
+	out, errOut := o.stdout.bytes(), o.stderr.bytes()
+	if !bytes.Equal(out, stdout) {
+		t.Errorf("stdout: %d bytes, not the %d written", len(out), len(stdout))
+	}
+	if want := stderr[:limit-len(stdout)]; !bytes.Equal(errOut, want) {
+		t.Errorf("stderr: %d bytes, want the first %d", len(errOut), len(want))
+	}
+	for _, c := range [][]byte{out, errOut} {
+		if cap(c) != len(c) {
+			t.Errorf("result of %d bytes has capacity %d: want exact", len(c), cap(c))
+		}
+	}
+	if b := newExecOutput(10).stdout.bytes(); b != nil {
+		t.Errorf("empty output = %q, want nil", b)
+	}
+}
+
+// TestMemReleaserOncePerBurst checks that many large responses in a burst
+// cost one release, after the delay, and a later burst another.
+func TestMemReleaserOncePerBurst(t *testing.T) {
+	var released atomic.Int32
+	m := &memReleaser{delay: 50 * time.Millisecond, free: func() { released.Add(1) }}
+	for range 10 {
+		m.soon()
+	}
+	if released.Load() != 0 {
+		t.Fatal("released before the delay")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := released.Load(); n != 1 {
+		t.Fatalf("%d releases for one burst, want 1", n)
+	}
+	m.soon()
+	time.Sleep(200 * time.Millisecond)
+	if n := released.Load(); n != 2 {
+		t.Errorf("%d releases after a second burst, want 2", n)
+	}
+}
