@@ -14,10 +14,6 @@ import (
 	"cubby/sandbox"
 )
 
-// MaxMessageSize is the largest gRPC message cubbyd sends or receives,
-// kubelet's limit too (its CRI client takes at most 16 MiB).
-const MaxMessageSize = 16 << 20
-
 // maxExecOutput caps ExecSync's stdout and stderr together, so the whole
 // response (two length-prefixed fields and the exit code) fits in one
 // message. containerd caps each stream at 16 MiB, which a response with
@@ -65,6 +61,13 @@ func (s *Server) ExecSync(ctx context.Context, r *runtimeapi.ExecSyncRequest) (*
 	defer p.Close()
 
 	out := newExecOutput(maxExecOutput)
+	defer func() {
+		// Also on a timeout, when the copies may still be reading.
+		if read, kept := out.sizes(); read > execReleaseAbove {
+			s.log.Debug("large exec output", "container", c.id, "read", read, "kept", kept)
+			s.release.soon()
+		}
+	}()
 	var copies sync.WaitGroup
 	copies.Add(2)
 	go func() { defer copies.Done(); out.readFrom(p.Stdout, &out.stdout) }()
@@ -78,10 +81,6 @@ func (s *Server) ExecSync(ctx context.Context, r *runtimeapi.ExecSyncRequest) (*
 	_ = p.Stdout.SetReadDeadline(drain)
 	_ = p.Stderr.SetReadDeadline(drain)
 	copies.Wait()
-	if out.read > execReleaseAbove {
-		s.log.Debug("large exec output", "container", c.id, "read", out.read, "kept", out.kept())
-		s.release.soon()
-	}
 	return &runtimeapi.ExecSyncResponse{Stdout: out.stdout.bytes(), Stderr: out.stderr.bytes(), ExitCode: exit.Code}, nil
 }
 
@@ -211,8 +210,12 @@ func (o *execOutput) keep(dst *chunks, b []byte) {
 	dst.write(b[:n])
 }
 
-// kept is the number of bytes kept of both streams.
-func (o *execOutput) kept() int { return o.stdout.size + o.stderr.size }
+// sizes returns the bytes read so far and those kept, both streams.
+func (o *execOutput) sizes() (read int64, kept int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.read, o.stdout.size + o.stderr.size
+}
 
 // chunks is a byte stream kept in chunks of execReadChunk bytes.
 type chunks struct {

@@ -23,11 +23,12 @@ func TestExecOutputBudget(t *testing.T) {
 	o.keep(&o.stderr, stderr)
 	o.keep(&o.stdout, []byte("dropped"))
 
-	if got := o.kept(); got != limit {
-		t.Errorf("kept %d bytes, want the budget %d", got, limit)
+	read, kept := o.sizes()
+	if kept != limit {
+		t.Errorf("kept %d bytes, want the budget %d", kept, limit)
 	}
-	if want := int64(len(stdout) + len(stderr) + len("dropped")); o.read != want {
-		t.Errorf("read %d bytes, want %d", o.read, want)
+	if want := int64(len(stdout) + len(stderr) + len("dropped")); read != want {
+		t.Errorf("read %d bytes, want %d", read, want)
 	}
 	out, errOut := o.stdout.bytes(), o.stderr.bytes()
 	if !bytes.Equal(out, stdout) {

@@ -38,6 +38,10 @@ type Config struct {
 	UnsetSeccompProfile string
 }
 
+// MaxMessageSize is the largest gRPC message cubbyd sends or receives,
+// kubelet's limit too (its CRI client takes at most 16 MiB).
+const MaxMessageSize = 16 << 20
+
 // DefaultMaxConcurrentExecs is the default bound on the execs running at
 // once in one container: far above what kubelet's probes and a few
 // interactive sessions need, far below what would exhaust the node.
