@@ -48,22 +48,24 @@ func TestExecOutputBudget(t *testing.T) {
 }
 
 // TestMemReleaserOncePerBurst checks that many large responses in a burst
-// cost one release, after the delay, and a later burst another.
+// cost one release, the delay after the last of them, and a later burst
+// another.
 func TestMemReleaserOncePerBurst(t *testing.T) {
 	var released atomic.Int32
-	m := &memReleaser{delay: 50 * time.Millisecond, free: func() { released.Add(1) }}
-	for range 10 {
+	m := &memReleaser{delay: 250 * time.Millisecond, free: func() { released.Add(1) }}
+	for range 6 {
 		m.soon()
+		time.Sleep(60 * time.Millisecond) // the burst outlasts one delay
 	}
-	if released.Load() != 0 {
-		t.Fatal("released before the delay")
+	if n := released.Load(); n != 0 {
+		t.Fatalf("%d releases while the burst went on, want none yet", n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if n := released.Load(); n != 1 {
 		t.Fatalf("%d releases for one burst, want 1", n)
 	}
 	m.soon()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if n := released.Load(); n != 2 {
 		t.Errorf("%d releases after a second burst, want 2", n)
 	}

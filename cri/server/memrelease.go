@@ -12,19 +12,19 @@ import (
 const memReleaseDelay = time.Second
 
 // memReleaser hands the memory the Go runtime holds free back to the OS
-// soon after a large, short-lived allocation (an ExecSync's output).
-// Without it, RSS stays at its peak: an idle daemon runs no GC cycle
-// until the runtime forces one (every two minutes), and the background
-// scavenger then returns the freed heap only gradually. debug.FreeOSMemory
-// is a full GC: cheap on cubbyd's small heap, and it runs once per burst
-// however many large calls ask for it (never for the small output of a
-// probe).
+// soon after large, short-lived allocations (ExecSync outputs). Without
+// it, RSS stays at its peak: an idle daemon runs no GC cycle until the
+// runtime forces one (every two minutes), and the background scavenger
+// then returns the freed heap only gradually. The release runs once a
+// burst of large calls is over (the delay after the last one), so memory
+// that calls still in flight hold is not missed; it is a full GC, cheap
+// on cubbyd's small heap, and never runs for the small output of a probe.
 type memReleaser struct {
 	delay time.Duration
 	free  func()
 
-	mu      sync.Mutex
-	pending bool
+	mu    sync.Mutex
+	timer *time.Timer
 }
 
 func newMemReleaser() *memReleaser {
@@ -39,18 +39,14 @@ func freeOSMemory() {
 	debug.FreeOSMemory()
 }
 
-// soon schedules a release after the delay unless one is pending.
+// soon schedules the release for the delay from now, replacing a pending
+// one.
 func (m *memReleaser) soon() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pending {
+	if m.timer == nil {
+		m.timer = time.AfterFunc(m.delay, m.free)
 		return
 	}
-	m.pending = true
-	time.AfterFunc(m.delay, func() {
-		m.mu.Lock()
-		m.pending = false
-		m.mu.Unlock()
-		m.free()
-	})
+	m.timer.Reset(m.delay) // reschedules, or schedules again once it ran
 }
