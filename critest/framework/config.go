@@ -21,8 +21,9 @@ type DaemonConfig struct {
 	LogLevel     string      `toml:"log_level,omitempty"`
 	Image        ImageConfig `toml:"image"`
 	CNI          CNIConfig   `toml:"cni"`
-	// Containers is the [containers] table (zero values: cubbyd's defaults).
-	Containers ContainersConfig `toml:"containers"`
+	// Containers is the [containers] table; nil leaves cubbyd's defaults
+	// (and writes no table).
+	Containers *ContainersConfig `toml:"containers,omitempty"`
 	// Env is added to the daemon's environment ("KEY=value"); it is not
 	// part of the config file and may change between restarts.
 	Env []string `toml:"-"`
@@ -56,7 +57,7 @@ type ContainersConfig struct {
 // WithContainers is a NewEnv option that sets the private daemon's
 // [containers] table.
 func WithContainers(c ContainersConfig) func(*DaemonConfig) {
-	return func(d *DaemonConfig) { d.Containers = c }
+	return func(d *DaemonConfig) { d.Containers = &c }
 }
 
 // CNIConfig is the [cni] table.
