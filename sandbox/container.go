@@ -82,15 +82,17 @@ func (r *Runtime) ReadBundle(id string) (*specs.Spec, error) {
 }
 
 // StartContainer asks pod podID's init to start container id from its
-// bundle, writing its output to logPath, inside the cgroup whose
+// bundle, writing its output to logPath (opened beneath logDir, the pod's
+// log directory, through no symlink), inside the cgroup whose
 // cgroup.procs files are given. It returns the container's host pid once the
 // container's command has been exec'd, with the time of the exec.
-func (r *Runtime) StartContainer(ctx context.Context, podID, id, logPath string, cgroupProcsFiles []string) (pid int, startedAt time.Time, err error) {
+func (r *Runtime) StartContainer(ctx context.Context, podID, id, logDir, logPath string, cgroupProcsFiles []string) (pid int, startedAt time.Time, err error) {
 	resp, err := control.Call(ctx, control.SocketPath(r.PodDir(podID)), control.Request{
 		Op:               control.OpStart,
 		ID:               id,
 		Bundle:           r.ContainerDir(id),
 		LogPath:          logPath,
+		LogDir:           logDir,
 		CgroupProcsFiles: cgroupProcsFiles,
 	})
 	if err != nil {

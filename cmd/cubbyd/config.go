@@ -7,6 +7,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cubby/cri/server"
 	"cubby/rootfs"
 )
 
@@ -21,10 +22,28 @@ type config struct {
 	// CgroupParent is the parent cgroup of pods that name none.
 	CgroupParent string `toml:"cgroup_parent"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel  string          `toml:"log_level"`
-	Image     imageConfig     `toml:"image"`
-	CNI       cniConfig       `toml:"cni"`
-	Streaming streamingConfig `toml:"streaming"`
+	LogLevel   string           `toml:"log_level"`
+	Image      imageConfig      `toml:"image"`
+	CNI        cniConfig        `toml:"cni"`
+	Streaming  streamingConfig  `toml:"streaming"`
+	Containers containersConfig `toml:"containers"`
+}
+
+// containersConfig bounds what containers may use and what they get when
+// they ask for nothing.
+type containersConfig struct {
+	// MaxConcurrentExecs bounds the execs (ExecSync and streaming) running
+	// at once in one container; one more fails with ResourceExhausted.
+	MaxConcurrentExecs int `toml:"max_concurrent_execs"`
+	// PidsLimit is the pids.max of every container (CRI has no per-container
+	// pids limit; kubelet bounds the pod). 0 sets none, the default, as
+	// containerd's pids_limit.
+	PidsLimit int64 `toml:"pids_limit"`
+	// UnsetSeccompProfile is the seccomp profile of containers whose
+	// request names none, in seccomp_profile_path form: "" leaves them
+	// unconfined (the CRI default), "runtime/default" gives them the
+	// default profile, as containerd's unset_seccomp_profile.
+	UnsetSeccompProfile string `toml:"unset_seccomp_profile"`
 }
 
 type streamingConfig struct {
@@ -90,6 +109,9 @@ func defaultConfig() config {
 			Registries:             map[string]registryConfig{},
 		},
 		Streaming: streamingConfig{Address: "127.0.0.1:0"},
+		Containers: containersConfig{
+			MaxConcurrentExecs: server.DefaultMaxConcurrentExecs,
+		},
 		CNI: cniConfig{
 			ConfDir:            "/etc/cni/net.d",
 			BinDirs:            []string{"/opt/cni/bin", "/usr/lib/cni"},
@@ -118,5 +140,22 @@ func loadConfig(path string) (config, error) {
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return cfg, fmt.Errorf("config %s: unknown keys %v", path, undecoded)
 	}
+	if err := cfg.Containers.validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
 	return cfg, nil
+}
+
+// validate refuses values that would bound nothing or name no profile.
+func (c containersConfig) validate() error {
+	if c.MaxConcurrentExecs < 1 {
+		return fmt.Errorf("containers.max_concurrent_execs is %d: want at least 1", c.MaxConcurrentExecs)
+	}
+	if c.PidsLimit < 0 {
+		return fmt.Errorf("containers.pids_limit is %d: want 0 (none) or a limit", c.PidsLimit)
+	}
+	if err := server.ValidateSeccompProfilePath(c.UnsetSeccompProfile); err != nil {
+		return fmt.Errorf("containers.unset_seccomp_profile: %w", err)
+	}
+	return nil
 }

@@ -172,7 +172,14 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.rt = rt
-	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version, Fault: fault}, server.Deps{
+	d.srv, err = server.New(server.Config{
+		DefaultCgroupParent: cfg.CgroupParent,
+		Version:             version,
+		Fault:               fault,
+		MaxConcurrentExecs:  cfg.Containers.MaxConcurrentExecs,
+		PidsLimit:           cfg.Containers.PidsLimit,
+		UnsetSeccompProfile: cfg.Containers.UnsetSeccompProfile,
+	}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
 		Network: network,
@@ -210,7 +217,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.StreamInterceptor(server.StreamInterceptor(d.log)), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.StreamInterceptor(server.StreamInterceptor(d.log)), grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
 	runtimeapi.RegisterRuntimeServiceServer(g, d.srv)
 	runtimeapi.RegisterImageServiceServer(g, d.srv)
 	adminPath := filepath.Join(d.cfg.State, "admin.sock")

@@ -40,9 +40,9 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	}
 
 	id := newID()
-	logPath := ""
+	logDir, logPath := "", ""
 	if dir, rel := p.config.GetLogDirectory(), cfg.GetLogPath(); dir != "" && rel != "" {
-		logPath = filepath.Join(dir, rel)
+		logDir, logPath = filepath.Clean(dir), filepath.Join(dir, rel)
 	}
 	c := &container{
 		id:      id,
@@ -57,6 +57,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 			ImageRef:   cfg.GetImage().GetImage(),
 			ImageID:    img.ID,
 			LogPath:    logPath,
+			LogDir:     logDir,
 			StopSignal: img.Config.StopSignal,
 			CgroupPath: path.Join(podRec.CgroupParent, id),
 			CreatedAt:  time.Now().UnixNano(),

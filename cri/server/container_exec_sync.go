@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +14,19 @@ import (
 	"cubby/sandbox"
 )
 
-// maxExecOutput caps each of ExecSync's stdout and stderr, like containerd.
-const maxExecOutput = 16 << 20
+// maxExecOutput caps ExecSync's stdout and stderr together, so the whole
+// response (two length-prefixed fields and the exit code) fits in one
+// message. containerd caps each stream at 16 MiB, which a response with
+// both full cannot be sent in.
+const maxExecOutput = MaxMessageSize - 1<<10
+
+// execReadChunk is how much of an exec's output is read at a time.
+const execReadChunk = 32 << 10
+
+// execReleaseAbove is the output size of an ExecSync after which cubbyd
+// hands the memory the output went through back to the OS (see
+// memReleaser).
+const execReleaseAbove = 4 << 20
 
 // execDrainTimeout bounds how long output is still read after the exec
 // exited: a background process it started may hold its pipes open.
@@ -39,17 +49,29 @@ func (s *Server) ExecSync(ctx context.Context, r *runtimeapi.ExecSyncRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	done, err := s.execSlot(c)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	p, err := s.startExec(ctx, c, rec, sandbox.ExecOptions{Args: r.GetCmd(), Stdout: true, Stderr: true})
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
 
-	var stdout, stderr cappedBuffer
+	out := newExecOutput(maxExecOutput)
+	defer func() {
+		// Also on a timeout, when the copies may still be reading.
+		if read, kept := out.sizes(); read > execReleaseAbove {
+			s.log.Debug("large exec output", "container", c.id, "read", read, "kept", kept)
+			s.release.soon()
+		}
+	}()
 	var copies sync.WaitGroup
 	copies.Add(2)
-	go func() { defer copies.Done(); stdout.readFrom(p.Stdout) }()
-	go func() { defer copies.Done(); stderr.readFrom(p.Stderr) }()
+	go func() { defer copies.Done(); out.readFrom(p.Stdout, &out.stdout) }()
+	go func() { defer copies.Done(); out.readFrom(p.Stderr, &out.stderr) }()
 
 	exit, err := s.waitExec(ctx, p, time.Duration(r.GetTimeout())*time.Second)
 	if err != nil {
@@ -59,7 +81,7 @@ func (s *Server) ExecSync(ctx context.Context, r *runtimeapi.ExecSyncRequest) (*
 	_ = p.Stdout.SetReadDeadline(drain)
 	_ = p.Stderr.SetReadDeadline(drain)
 	copies.Wait()
-	return &runtimeapi.ExecSyncResponse{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: exit.Code}, nil
+	return &runtimeapi.ExecSyncResponse{Stdout: out.stdout.bytes(), Stderr: out.stderr.bytes(), ExitCode: exit.Code}, nil
 }
 
 // runningContainer finds container id and checks that it runs.
@@ -73,6 +95,18 @@ func (s *Server) runningContainer(id string) (*container, store.Container, error
 		return nil, rec, fmt.Errorf("container %q is %s, not running: %w", c.id, rec.State, errFailedPrecondition)
 	}
 	return c, rec, nil
+}
+
+// execSlot takes one of container c's exec slots (ExecSync and streaming
+// exec alike), or fails with ResourceExhausted when all are in use; done
+// gives it back.
+func (s *Server) execSlot(c *container) (done func(), err error) {
+	if n := c.execs.Add(1); int(n) > s.cfg.MaxConcurrentExecs {
+		c.execs.Add(-1)
+		return nil, fmt.Errorf("container %q already runs %d execs, the most one container may run at once (containers.max_concurrent_execs): %w",
+			c.id, s.cfg.MaxConcurrentExecs, errResourceExhausted)
+	}
+	return func() { c.execs.Add(-1) }, nil
 }
 
 // startExec starts a process in running container c.
@@ -139,19 +173,78 @@ func (s *Server) waitExec(ctx context.Context, p *sandbox.ExecProcess, timeout t
 	return sandbox.Exit{}, why
 }
 
-// cappedBuffer keeps the first maxExecOutput bytes written to it.
-type cappedBuffer struct{ bytes.Buffer }
+// execOutput collects an exec's stdout and stderr within one budget: what
+// arrives once the budget is spent is read (so the command never blocks on
+// a full pipe) and dropped. Nothing beyond the budget is ever held, and
+// what is kept sits in fixed-size chunks until the end (no slice growing
+// by copies): the memory an exec costs is its kept output twice, at most.
+type execOutput struct {
+	mu             sync.Mutex
+	room           int   // bytes still to keep, both streams together
+	read           int64 // bytes read, kept or not
+	stdout, stderr chunks
+}
 
-// readFrom reads f to EOF (or its deadline), keeping what fits.
-func (b *cappedBuffer) readFrom(f *os.File) {
-	buf := make([]byte, 32<<10)
+func newExecOutput(limit int) *execOutput { return &execOutput{room: limit} }
+
+// readFrom reads f to EOF (or its deadline) into dst, keeping what the
+// budget allows.
+func (o *execOutput) readFrom(f *os.File, dst *chunks) {
+	buf := make([]byte, execReadChunk)
 	for {
 		n, err := f.Read(buf)
-		if room := maxExecOutput - b.Len(); room > 0 {
-			b.Write(buf[:min(n, room)])
-		}
+		o.keep(dst, buf[:n])
 		if err != nil { // EOF, or the drain deadline passed
 			return
 		}
 	}
+}
+
+// keep adds what fits of b to dst.
+func (o *execOutput) keep(dst *chunks, b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.read += int64(len(b))
+	n := min(len(b), o.room)
+	o.room -= n
+	dst.write(b[:n])
+}
+
+// sizes returns the bytes read so far and those kept, both streams.
+func (o *execOutput) sizes() (read int64, kept int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.read, o.stdout.size + o.stderr.size
+}
+
+// chunks is a byte stream kept in chunks of execReadChunk bytes.
+type chunks struct {
+	list [][]byte
+	size int
+}
+
+func (c *chunks) write(b []byte) {
+	for len(b) > 0 {
+		if len(c.list) == 0 || len(c.list[len(c.list)-1]) == execReadChunk {
+			c.list = append(c.list, make([]byte, 0, execReadChunk))
+		}
+		last := &c.list[len(c.list)-1]
+		n := min(len(b), execReadChunk-len(*last))
+		*last = append(*last, b[:n]...)
+		b = b[n:]
+		c.size += n
+	}
+}
+
+// bytes joins the chunks into one slice (nil when empty) and drops them.
+func (c *chunks) bytes() []byte {
+	if c.size == 0 {
+		return nil
+	}
+	out := make([]byte, 0, c.size)
+	for _, b := range c.list {
+		out = append(out, b...)
+	}
+	c.list = nil
+	return out
 }

@@ -74,7 +74,7 @@ func (s *Server) startContainer(ctx context.Context, c *container, rec store.Con
 		return err
 	}
 	steps.done("cgroup")
-	pid, startedAt, err := s.rt.StartContainer(ctx, rec.PodID, c.id, rec.LogPath, procs)
+	pid, startedAt, err := s.rt.StartContainer(ctx, rec.PodID, c.id, rec.LogDir, rec.LogPath, procs)
 	if err != nil {
 		return err
 	}

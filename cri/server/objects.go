@@ -82,6 +82,8 @@ type container struct {
 	// user is who the container's process runs as, from its spec: set at
 	// create, or read from the bundle on first use after a restart.
 	user atomic.Pointer[runtimeapi.ContainerUser]
+	// execs counts the execs running in the container (execSlot).
+	execs atomic.Int32
 
 	mu  sync.Mutex
 	rec store.Container

@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -81,16 +83,40 @@ func TestValidatePodNamespaces(t *testing.T) {
 	}
 }
 
-func TestDottedSysctl(t *testing.T) {
-	for in, want := range map[string]string{
-		"net.ipv4.ip_forward":              "net.ipv4.ip_forward",
-		"net/ipv4/ip_forward":              "net.ipv4.ip_forward",
-		"net/ipv4/conf/eth0.100/rp_filter": "net.ipv4.conf.eth0/100.rp_filter",
-		"kernel.shm_rmid_forced":           "kernel.shm_rmid_forced",
+func TestParseSysctl(t *testing.T) {
+	for in, want := range map[string][2]string{ // dotted, path
+		"net.ipv4.ip_forward":              {"net.ipv4.ip_forward", "net/ipv4/ip_forward"},
+		"net/ipv4/ip_forward":              {"net.ipv4.ip_forward", "net/ipv4/ip_forward"},
+		"net/ipv4/conf/eth0.100/rp_filter": {"net.ipv4.conf.eth0/100.rp_filter", "net/ipv4/conf/eth0.100/rp_filter"},
+		"net.ipv4.conf.eth0/100.rp_filter": {"net.ipv4.conf.eth0/100.rp_filter", "net/ipv4/conf/eth0.100/rp_filter"},
+		"kernel.shm_rmid_forced":           {"kernel.shm_rmid_forced", "kernel/shm_rmid_forced"},
 	} {
-		if got := dottedSysctl(in); got != want {
-			t.Errorf("dottedSysctl(%q) = %q, want %q", in, got, want)
+		n, err := parseSysctl(in)
+		if err != nil {
+			t.Errorf("parseSysctl(%q): %v", in, err)
+			continue
 		}
+		if got := [2]string{n.dotted(), n.path()}; got != want {
+			t.Errorf("parseSysctl(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, bad := range []string{"", "net/../kernel/core_pattern", "net.ipv4..x", "net.ipv4.", ".net.ipv4", "net//ipv4", "net/./ipv4/ip_forward",
+		"net./.kernel.core_pattern", "net.//.kernel.core_pattern", "net/ipv4/", "/net/ipv4/ip_forward"} {
+		_, err := parseSysctl(bad)
+		if err == nil || !errors.Is(err, errInvalidArgument) {
+			t.Errorf("parseSysctl(%q) = %v, want invalid argument", bad, err)
+			continue
+		}
+		if bad != "" && !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("parseSysctl(%q): error %q does not name it", bad, err)
+		}
+	}
+}
+
+func TestPodSysctlsSameNameTwice(t *testing.T) {
+	_, err := podSysctls(map[string]string{"net.ipv4.ip_forward": "1", "net/ipv4/ip_forward": "0"}, podNamespaces{})
+	if !errors.Is(err, errInvalidArgument) {
+		t.Errorf("two spellings of one sysctl: %v, want invalid argument", err)
 	}
 }
 
@@ -112,6 +138,8 @@ func TestValidateSysctls(t *testing.T) {
 		{key: "kernel.hostname", wantErr: true},
 		{key: "vm.swappiness", wantErr: true},
 		{key: "net..x", wantErr: true},
+		{key: "net/../kernel/core_pattern", wantErr: true},
+		{key: "net.ipv4..x", wantErr: true},
 		{key: "", wantErr: true},
 	} {
 		err := validateSysctls(map[string]string{tc.key: "1"}, tc.ns)

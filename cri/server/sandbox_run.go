@@ -151,13 +151,17 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 
 	// 3. The pod init, in new namespaces pinned to files.
 	hostNS := namespacesOf(p.config)
+	sysctls, err := podSysctls(p.config.GetLinux().GetSysctls(), hostNS)
+	if err != nil {
+		return err
+	}
 	started, err := s.rt.StartPod(ctx, sandbox.PodOptions{
 		ID:               p.id,
 		Hostname:         p.config.GetHostname(), // empty: keep the node's
 		HostNetwork:      hostNS.hostNetwork,
 		HostIPC:          hostNS.hostIPC,
 		HostPID:          hostNS.hostPID,
-		Sysctls:          p.config.GetLinux().GetSysctls(),
+		Sysctls:          sysctls,
 		CgroupProcsFiles: procs,
 	})
 	if err != nil {

@@ -28,7 +28,24 @@ type Config struct {
 	// Fault, when set, is called at every named fault point (fault.go);
 	// crash-consistency tests make it kill cubbyd. nil in production.
 	Fault func(point string)
+	// MaxConcurrentExecs bounds the execs running at once in one
+	// container (DefaultMaxConcurrentExecs when 0).
+	MaxConcurrentExecs int
+	// PidsLimit, when > 0, is the pids limit of every container.
+	PidsLimit int64
+	// UnsetSeccompProfile is the seccomp profile, in seccomp_profile_path
+	// form, of containers that ask for none ("": unconfined).
+	UnsetSeccompProfile string
 }
+
+// MaxMessageSize is the largest gRPC message cubbyd sends or receives,
+// kubelet's limit too (its CRI client takes at most 16 MiB).
+const MaxMessageSize = 16 << 20
+
+// DefaultMaxConcurrentExecs is the default bound on the execs running at
+// once in one container: far above what kubelet's probes and a few
+// interactive sessions need, far below what would exhaust the node.
+const DefaultMaxConcurrentExecs = 32
 
 // Deps are the layers below the CRI layer.
 type Deps struct {
@@ -56,6 +73,8 @@ type Server struct {
 	events  events
 	// stream is the exec/attach/port-forward server, once started.
 	stream streaming.Server
+	// release hands memory back to the OS after large exec outputs.
+	release *memReleaser
 
 	// ctx ends when the server shuts down; it stops background monitors.
 	ctx      context.Context
@@ -66,6 +85,12 @@ type Server struct {
 // New returns a server over deps and restores the pods and containers
 // recorded by an earlier run.
 func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.MaxConcurrentExecs <= 0 {
+		cfg.MaxConcurrentExecs = DefaultMaxConcurrentExecs
+	}
+	if err := ValidateSeccompProfilePath(cfg.UnsetSeccompProfile); err != nil {
+		return nil, fmt.Errorf("unset seccomp profile: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
@@ -76,6 +101,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		rt:      deps.Runtime,
 		log:     deps.Log,
 		objs:    newObjects(),
+		release: newMemReleaser(),
 		ctx:     ctx,
 		cancel:  cancel,
 	}

@@ -76,6 +76,9 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	spec.Linux.Resources = withDeviceRules(linuxResources(cfg.GetLinux().GetResources()), spec.Linux.Resources)
+	if s.cfg.PidsLimit > 0 {
+		spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &s.cfg.PidsLimit}
+	}
 	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
 		v := int(adj)
 		spec.Process.OOMScoreAdj = &v
@@ -199,14 +202,16 @@ func linuxResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources
 }
 
 // withDeviceRules returns res (possibly nil) with the devices cgroup rules
-// of old: the default spec's, privileged's or the config's devices, which
-// are not resources kubelet sets or updates.
+// of old (the default spec's, privileged's or the config's devices) and
+// its pids limit (cubbyd's pids_limit): resources kubelet neither sets nor
+// updates.
 func withDeviceRules(res, old *specs.LinuxResources) *specs.LinuxResources {
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
 	if old != nil {
 		res.Devices = old.Devices
+		res.Pids = old.Pids
 	}
 	return res
 }

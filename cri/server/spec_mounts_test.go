@@ -144,10 +144,14 @@ func TestSeccompProfile(t *testing.T) {
 	tests := []struct {
 		name    string
 		sc      *runtimeapi.LinuxContainerSecurityContext
+		unset   string                   // the unset_seccomp_profile config
 		action  specs.LinuxSeccompAction // "" for no profile
 		invalid bool
 	}{
 		{name: "none", sc: &runtimeapi.LinuxContainerSecurityContext{}},
+		{name: "none with unset runtime/default", sc: &runtimeapi.LinuxContainerSecurityContext{}, unset: "runtime/default", action: specs.ActErrno},
+		{name: "unconfined with unset runtime/default", sc: &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, unset: "runtime/default"},
+		{name: "privileged with unset runtime/default", sc: &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, unset: "runtime/default"},
 		{name: "empty is default", sc: &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{}}, action: specs.ActErrno},
 		{name: "unconfined", sc: &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}},
 		{name: "localhost", sc: &runtimeapi.LinuxContainerSecurityContext{Seccomp: local}, action: specs.ActAllow},
@@ -158,7 +162,7 @@ func TestSeccompProfile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := containerinit.DefaultSpec("/rootfs")
-			got, err := seccompProfile(spec, tt.sc)
+			got, err := seccompProfile(spec, tt.sc, tt.unset)
 			if tt.invalid {
 				if toStatus(err) == nil || status.Code(toStatus(err)) != codes.InvalidArgument {
 					t.Fatalf("err = %v, want InvalidArgument", err)

@@ -23,9 +23,11 @@ const (
 // (whose capabilities must already be final: the default profile allows
 // more syscalls to a container with more capabilities). It returns nil for
 // an unconfined container: no profile at all (kubelet's own default is to
-// send RuntimeDefault), Unconfined, or a privileged container, which
-// ignores any profile. An empty SecurityProfile is RuntimeDefault.
-func seccompProfile(spec *specs.Spec, sc *runtimeapi.LinuxContainerSecurityContext) (*specs.LinuxSeccomp, error) {
+// send RuntimeDefault) and no unset profile configured, Unconfined, or a
+// privileged container, which ignores any profile. An empty
+// SecurityProfile is RuntimeDefault. unset (seccomp_profile_path form) is
+// the profile of a request that names none.
+func seccompProfile(spec *specs.Spec, sc *runtimeapi.LinuxContainerSecurityContext, unset string) (*specs.LinuxSeccomp, error) {
 	if sc.GetPrivileged() {
 		return nil, nil
 	}
@@ -34,6 +36,12 @@ func seccompProfile(spec *specs.Spec, sc *runtimeapi.LinuxContainerSecurityConte
 		var err error
 		//lint:ignore SA1019 older clients still send only the path
 		if profile, err = seccompFromPath(sc.GetSeccompProfilePath()); err != nil {
+			return nil, err
+		}
+	}
+	if profile == nil {
+		var err error
+		if profile, err = seccompFromPath(unset); err != nil {
 			return nil, err
 		}
 	}
@@ -61,6 +69,17 @@ func seccompProfile(spec *specs.Spec, sc *runtimeapi.LinuxContainerSecurityConte
 		return p, nil
 	}
 	return nil, fmt.Errorf("seccomp profile type %v is not supported: %w", profile.GetProfileType(), errInvalidArgument)
+}
+
+// ValidateSeccompProfilePath checks a profile in the form of the deprecated
+// seccomp_profile_path field ("", "unconfined", "runtime/default",
+// "docker/default" or "localhost/<absolute path>").
+func ValidateSeccompProfilePath(p string) error {
+	profile, err := seccompFromPath(p)
+	if err == nil && profile.GetProfileType() == runtimeapi.SecurityProfile_Localhost && !filepath.IsAbs(profile.GetLocalhostRef()) {
+		err = fmt.Errorf("seccomp localhost profile %q must be an absolute path on the host: %w", profile.GetLocalhostRef(), errInvalidArgument)
+	}
+	return err
 }
 
 // seccompFromPath maps the deprecated seccomp_profile_path field to a

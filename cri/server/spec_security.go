@@ -55,7 +55,7 @@ func (s *Server) applySecurityContext(spec *specs.Spec, in specInput, sc *runtim
 		}
 	}
 	// Last: the default profile depends on the final capabilities.
-	if spec.Linux.Seccomp, err = seccompProfile(spec, sc); err != nil {
+	if spec.Linux.Seccomp, err = seccompProfile(spec, sc, s.cfg.UnsetSeccompProfile); err != nil {
 		return err
 	}
 	return nil

@@ -69,6 +69,11 @@ func (r streamRuntime) Exec(ctx context.Context, id string, cmd []string, in io.
 	if err != nil {
 		return err
 	}
+	done, err := s.execSlot(c)
+	if err != nil {
+		return err
+	}
+	defer done()
 	p, err := s.startExec(ctx, c, rec, sandbox.ExecOptions{Args: cmd, Tty: tty, Stdin: in != nil, Stdout: out != nil, Stderr: errOut != nil})
 	if err != nil {
 		return err

@@ -62,6 +62,9 @@ type Container struct {
 	ImageID  string `json:"imageId"`
 	// LogPath is the absolute host path of the CRI log ("" for none).
 	LogPath string `json:"logPath,omitempty"`
+	// LogDir is the pod's log directory, which LogPath is opened beneath
+	// ("" in records from before it was kept: LogPath's directory).
+	LogDir string `json:"logDir,omitempty"`
 	// Resources are the CRI LinuxContainerResources (protobuf) set by
 	// UpdateContainerResources; empty means the config's.
 	Resources []byte `json:"resources,omitempty"`

@@ -21,6 +21,9 @@ type DaemonConfig struct {
 	LogLevel     string      `toml:"log_level,omitempty"`
 	Image        ImageConfig `toml:"image"`
 	CNI          CNIConfig   `toml:"cni"`
+	// Containers is the [containers] table; nil leaves cubbyd's defaults
+	// (and writes no table).
+	Containers *ContainersConfig `toml:"containers,omitempty"`
 	// Env is added to the daemon's environment ("KEY=value"); it is not
 	// part of the config file and may change between restarts.
 	Env []string `toml:"-"`
@@ -42,6 +45,19 @@ type ImageConfig struct {
 type RegistryConfig struct {
 	Mirrors      []string `toml:"mirrors,omitempty"`
 	SkipUpstream bool     `toml:"skip_upstream,omitempty"`
+}
+
+// ContainersConfig is the [containers] table.
+type ContainersConfig struct {
+	MaxConcurrentExecs  int    `toml:"max_concurrent_execs,omitzero"`
+	PidsLimit           int64  `toml:"pids_limit,omitzero"`
+	UnsetSeccompProfile string `toml:"unset_seccomp_profile,omitempty"`
+}
+
+// WithContainers is a NewEnv option that sets the private daemon's
+// [containers] table.
+func WithContainers(c ContainersConfig) func(*DaemonConfig) {
+	return func(d *DaemonConfig) { d.Containers = &c }
 }
 
 // CNIConfig is the [cni] table.

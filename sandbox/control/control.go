@@ -55,6 +55,9 @@ type Request struct {
 	Bundle string `json:"bundle,omitempty"`
 	// LogPath is the CRI log file of the container (start).
 	LogPath string `json:"logPath,omitempty"`
+	// LogDir is the pod's log directory (start): LogPath is opened
+	// beneath it, through no symlink. "" means LogPath's directory.
+	LogDir string `json:"logDir,omitempty"`
 	// CgroupProcsFiles are written with the container's pid before it runs (start).
 	CgroupProcsFiles []string `json:"cgroupProcsFiles,omitempty"`
 	// Signal to send (kill).

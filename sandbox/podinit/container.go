@@ -27,6 +27,7 @@ type container struct {
 	id      string
 	pid     int // in the pod's pid namespace
 	hostPid int
+	logDir  string // the pod's log directory: logPath is opened beneath it
 	logPath string
 	logs    *crilog.File
 	io      sync.WaitGroup
@@ -62,7 +63,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 	}
-	logf, err := openLog(req.LogPath)
+	logf, err := openLog(req.LogDir, req.LogPath)
 	if err != nil {
 		return 0, 0, fmt.Errorf("open log of %q: %w", req.ID, err)
 	}
@@ -125,7 +126,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 			return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
 		}
 	}
-	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
+	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logDir: req.LogDir, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
 		stdin: cio.stdin, terminal: cio.terminal, attached: map[*attachment]struct{}{},
 		execSpec: containerinit.ExecSpec(spec), execSeccomp: filter}
 	switch {

@@ -18,7 +18,8 @@ import (
 // (profiles name syscalls of newer kernels and other architectures), rules
 // whose action is the default action are redundant and skipped, conditions
 // on distinct arguments must all hold, while several conditions on one
-// argument each make a rule of their own.
+// argument each make a rule of their own, and syscalls newer than the
+// profile fail with ENOSYS, not its default errno (enosys.go).
 func Compile(profile *specs.LinuxSeccomp) (*containerinit.SeccompFilter, error) {
 	if profile == nil {
 		return nil, nil
@@ -55,6 +56,9 @@ func Compile(profile *specs.LinuxSeccomp) (*containerinit.SeccompFilter, error) 
 	}
 	prog, err := exportBPF(f)
 	if err != nil {
+		return nil, err
+	}
+	if prog, err = withENOSYSStub(profile, prog); err != nil {
 		return nil, err
 	}
 	out := &containerinit.SeccompFilter{Flags: flags, Program: prog}

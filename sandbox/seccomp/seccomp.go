@@ -5,7 +5,8 @@
 // default profile (github.com/moby/profiles/seccomp, the one Docker,
 // containerd and CRI-O ship) or from an OCI/Docker JSON file, and are
 // compiled with libseccomp (through cgo), so a container gets exactly the
-// filter runc would give it. The init stage in cubby-pod only loads the
+// filter runc would give it, runc's ENOSYS stub for syscalls newer than the
+// profile included (enosys.go). The init stage in cubby-pod only loads the
 // finished program with seccomp(2) and links none of this (see
 // containerinit.SeccompFilter): the per-pod process stays small and free of
 // cgo.
