@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&cfg.Dir, "dir", "", "pod state directory")
 	flag.StringVar(&cfg.Hostname, "hostname", "", "pod hostname")
 	flag.BoolVar(&cfg.Loopback, "loopback", false, "bring up lo (the pod has a network namespace of its own)")
+	flag.StringVar(&cfg.PidNamespace, "pidns", "", "make the pod's pid namespace and pin it at this path")
 	flag.Func("sysctl", "sysctl key=value to set in the pod (repeatable)", func(v string) error {
 		cfg.Sysctls = append(cfg.Sysctls, v)
 		return nil

@@ -27,7 +27,7 @@ func TestInPidNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := inPidNamespace(nsFile, func() (*os.Process, error) {
+	proc, err := inPidNamespace(nsFile, nil, func() (*os.Process, error) {
 		return os.StartProcess(sleep, []string{"sleep", "60"}, &os.ProcAttr{})
 	})
 	if err != nil {
@@ -42,7 +42,7 @@ func TestInPidNamespace(t *testing.T) {
 	if got, _ := os.Readlink("/proc/thread-self/ns/pid_for_children"); got != self {
 		t.Errorf("this thread's pid_for_children is %q, want %q", got, self)
 	}
-	if _, err := inPidNamespace("/nonexistent/pidns", func() (*os.Process, error) {
+	if _, err := inPidNamespace("/nonexistent/pidns", nil, func() (*os.Process, error) {
 		t.Error("start called without a namespace to join")
 		return nil, nil
 	}); err == nil {
