@@ -90,6 +90,7 @@ type pid1Frame struct {
 type pid1Plan struct {
 	frame pid1Frame
 	bufs  [][]byte // keeps the strings below alive
+
 	root, tmpfs, tmpfsData, dot, slash, name uintptr
 }
 
