@@ -81,9 +81,14 @@ func TestSharedPidRuntimeProcessesHoldNothing(t *testing.T) {
 			id := createContainer(t, env, podID, pod, cfg)
 			startContainer(t, env, id)
 			containerPids := []int{podPidOf(t, env, id), podPidOf(t, env, victimID)}
-			findings, seen := attackProcPids(t, env, id, containerPids, marker, filepath.Base(mnt))
+			findings, seen, reached := attackProcPids(t, env, id, containerPids, marker, filepath.Base(mnt))
 			if !slices.Contains(seen, 1) {
 				t.Fatalf("the attacker saw no PID 1 to attack (saw %v): not a shared pid namespace?", seen)
+			}
+			// With CAP_SYS_PTRACE the attack gets in: what it finds is
+			// what the process holds, not a permission error.
+			if attacker.caps != nil && !slices.Contains(reached, 1) {
+				t.Errorf("the CAP_SYS_PTRACE attacker could not open /proc/1/root (reached %v)", reached)
 			}
 			t.Logf("attacked pids %v (container pids %v)", seen, containerPids)
 			for _, attack := range []string{"proc-root-host-file", "proc-cwd-socket", "proc-mountinfo-host-mounts", "proc-exe-write", "proc-fd-host-files"} {
@@ -99,7 +104,7 @@ func TestSharedPidRuntimeProcessesHoldNothing(t *testing.T) {
 
 // attackScript runs in the attacker with $SKIP (the pids not to attack),
 // $MARKER and $MOUNT set; every line it prints is "<attack> <pid> <what>"
-// or "seen <pid>".
+// or "seen <pid>" and "reached <pid>" (its /proc/<pid>/root opened).
 const attackScript = `
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
@@ -109,6 +114,7 @@ for d in /proc/[0-9]*; do
   [ -z "$pp" ] && continue
   [ "$pp" = "$$" ] && continue
   echo "seen $p"
+  readlink "$d/root" >/dev/null 2>&1 && echo "reached $p"
   c=$(cat "$d/root$MARKER" 2>/dev/null) && echo "proc-root-host-file $p read $c"
   for s in "$d"/cwd/* "$d"/cwd/.[!.]*; do
     [ -S "$s" ] && echo "proc-cwd-socket $p ${s#$d/cwd/}"
@@ -123,9 +129,9 @@ done
 echo done`
 
 // attackProcPids runs attackScript in container id, sparing pids (and its
-// own processes), and returns its findings by attack and the pids it
-// attacked.
-func attackProcPids(t *testing.T, env *framework.Env, id string, pids []int, marker, mount string) (map[string][]string, []int) {
+// own processes), and returns its findings by attack, the pids it
+// attacked and those whose /proc/<pid>/root it could open.
+func attackProcPids(t *testing.T, env *framework.Env, id string, pids []int, marker, mount string) (findings map[string][]string, seen, reached []int) {
 	t.Helper()
 	skip := make([]string, len(pids))
 	for i, p := range pids {
@@ -137,19 +143,26 @@ func attackProcPids(t *testing.T, env *framework.Env, id string, pids []int, mar
 	if !strings.HasSuffix(out, "done") {
 		t.Fatalf("attack script did not finish (exit %d): %s%s", resp.GetExitCode(), out, resp.GetStderr())
 	}
-	findings := map[string][]string{}
-	var seen []int
+	findings = map[string][]string{}
 	for _, line := range strings.Split(out, "\n") {
 		kind, rest, _ := strings.Cut(line, " ")
-		if kind == "seen" {
-			if p, err := strconv.Atoi(rest); err == nil {
-				seen = append(seen, p)
+		switch kind {
+		case "seen", "reached":
+			p, err := strconv.Atoi(rest)
+			if err != nil {
+				continue
 			}
-			continue
+			if kind == "seen" {
+				seen = append(seen, p)
+			} else {
+				reached = append(reached, p)
+			}
+		case "done":
+		default:
+			findings[kind] = append(findings[kind], "pid "+rest)
 		}
-		findings[kind] = append(findings[kind], "pid "+rest)
 	}
-	return findings, seen
+	return findings, seen, reached
 }
 
 // podPidOf is the pid of container id's process in the pod's pid
