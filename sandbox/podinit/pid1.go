@@ -56,7 +56,8 @@ import (
 // (no allocation, no stack growth, no scheduler, no write barrier), so it
 // is nosplit and makes raw system calls only, on data prepared by the
 // parent. Coverage instrumentation would write counters into memory it has
-// unmapped: the package's tests do not fork it under -cover.
+// unmapped: the package's tests do not fork it under -cover. In a binary
+// built with cgo it keeps its memory (see pid1UnmapsMemory).
 
 // pid1MaxKeep bounds the read-only mappings pid1 keeps.
 const pid1MaxKeep = 32
@@ -407,15 +408,17 @@ func pid1Main(p *pid1Plan, f *pid1Frame) {
 	// Unmap everything writable (and everything not mapped read-only)
 	// but the stack pages from pid1Main's frame up to the end of f, in
 	// clonePid1's: below, a page for the raw system calls.
-	page := f.page
-	lo := (uintptr(unsafe.Pointer(&hdr)) &^ (page - 1)) - page
-	hi := (uintptr(unsafe.Pointer(f)) + unsafe.Sizeof(*f) + page - 1) &^ (page - 1)
-	prev := uintptr(0)
-	for i := 0; i < f.nkeep && i < pid1MaxKeep; i++ {
-		unmapOutside(prev, f.keep[i].start, lo, hi)
-		prev = f.keep[i].end
+	if pid1UnmapsMemory {
+		page := f.page
+		lo := (uintptr(unsafe.Pointer(&hdr)) &^ (page - 1)) - page
+		hi := (uintptr(unsafe.Pointer(f)) + unsafe.Sizeof(*f) + page - 1) &^ (page - 1)
+		prev := uintptr(0)
+		for i := 0; i < f.nkeep && i < pid1MaxKeep; i++ {
+			unmapOutside(prev, f.keep[i].start, lo, hi)
+			prev = f.keep[i].end
+		}
+		unmapOutside(prev, f.top, lo, hi)
 	}
-	unmapOutside(prev, f.top, lo, hi)
 
 	var msg [2]uint32 // pid1OK
 	_ = rawSys(unix.SYS_WRITE, ready, uintptr(unsafe.Pointer(&msg)), 8, 0, 0)
