@@ -38,7 +38,9 @@ type Config struct {
 	ReadyFD int
 }
 
-// Run is the main of cubby-pod. It returns when the pod is shut down.
+// Run is the main of cubby-pod. It returns when the pod is shut down. For
+// a pod with a pid namespace of its own it expects to be called on the
+// process's main thread, locked (see forkPid1).
 func Run(cfg Config) error {
 	var ready *os.File
 	if cfg.ReadyFD > 0 {
@@ -111,15 +113,14 @@ func run(cfg Config, signalReady func() error) error {
 		done:       make(chan struct{}),
 	}
 	if cfg.PidNamespace != "" {
-		// This goroutine stays on this thread for good: PID 1 of the pod
-		// is killed when the thread that forked it ends.
-		runtime.LockOSThread()
-		p, err := startPid1(cfg.Dir, cfg.PidNamespace)
+		p, err := forkPid1(cfg)
 		if err != nil {
 			return err
 		}
 		defer p.close()
 		s.pid1 = p
+	} else {
+		runtime.UnlockOSThread() // cubby-pod's init locked it: not needed
 	}
 	sock := control.SocketPath(cfg.Dir)
 	ln, err := control.Listen()
@@ -155,6 +156,23 @@ func run(cfg Config, signalReady func() error) error {
 			return nil
 		}
 	}
+}
+
+// forkPid1 starts the pod's PID 1 (see pid1.go) from a thread that never
+// ends: PR_SET_PDEATHSIG fires when the forking thread ends, not the
+// process. The process's main thread is one (the Go runtime parks it
+// rather than let it exit); cubby-pod's main goroutine is locked to it
+// from init, and is let go once PID 1 is forked. Run on another thread
+// (tests), the goroutine is locked to it for good instead, which costs the
+// process a thread.
+func forkPid1(cfg Config) (*pid1, error) {
+	if unix.Gettid() != unix.Getpid() {
+		runtime.LockOSThread() // never unlocked, see above
+		return startPid1(cfg.Dir, cfg.PidNamespace)
+	}
+	p, err := startPid1(cfg.Dir, cfg.PidNamespace)
+	runtime.UnlockOSThread() // cubby-pod's init locked it
+	return p, err
 }
 
 // server is the pod init's state: its containers, by id and by pid.

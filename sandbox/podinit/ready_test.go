@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ const podInitArg = "podinit-test-run"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == podInitArg {
+		runtime.LockOSThread() // as cubby-pod's main goroutine (see forkPid1)
 		cfg := Config{ID: "test", Dir: os.Args[2], ReadyFD: 3}
 		if len(os.Args) > 3 {
 			cfg.PidNamespace = os.Args[3]
