@@ -1,16 +1,13 @@
 package podinit
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -90,7 +87,7 @@ type pid1Frame struct {
 // NUL-terminated bytes with their addresses (heap objects do not move).
 type pid1Plan struct {
 	frame pid1Frame
-	bufs  [][]byte // keeps the strings below alive
+	strs  []byte // the strings below, NUL-terminated
 
 	root, tmpfs, tmpfsData, dot, slash, name uintptr
 }
@@ -228,82 +225,108 @@ func newPid1Plan(mountDir string) (*pid1Plan, error) {
 		return nil, err
 	}
 	p := &pid1Plan{}
-	cstr := func(s string) uintptr {
-		b := append([]byte(s), 0)
-		p.bufs = append(p.bufs, b)
-		return uintptr(unsafe.Pointer(&b[0]))
+	strs := []string{abs, "tmpfs", "size=4k,nr_inodes=2,mode=0", ".", "/", pid1Name}
+	size := 0
+	for _, s := range strs {
+		size += len(s) + 1
 	}
-	p.root = cstr(abs)
-	p.tmpfs = cstr("tmpfs")
-	p.tmpfsData = cstr("size=4k,nr_inodes=2,mode=0")
-	p.dot = cstr(".")
-	p.slash = cstr("/")
-	p.name = cstr(pid1Name)
+	// One buffer, never grown: the addresses taken stay valid.
+	p.strs = make([]byte, 0, size)
+	addrs := make([]uintptr, len(strs))
+	for i, s := range strs {
+		addrs[i] = uintptr(unsafe.Pointer(unsafe.SliceData(p.strs[len(p.strs):cap(p.strs)])))
+		p.strs = append(append(p.strs, s...), 0)
+	}
+	p.root, p.tmpfs, p.tmpfsData, p.dot, p.slash, p.name = addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	p.frame.page = uintptr(os.Getpagesize())
 	var lim unix.Rlimit
 	p.frame.nfd = 1024
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil {
 		p.frame.nfd = uintptr(min(lim.Cur, 1<<16))
 	}
-	maps, err := os.Open("/proc/self/maps")
+	maps, err := readMaps()
 	if err != nil {
 		return nil, err
 	}
-	defer maps.Close()
-	keep, top, err := parseMaps(maps)
+	n, top, err := parseMaps(maps, &p.frame.keep)
 	if err != nil {
 		return nil, err
 	}
-	if len(keep) > pid1MaxKeep {
-		return nil, fmt.Errorf("%d read-only mappings, at most %d", len(keep), pid1MaxKeep)
-	}
-	p.frame.nkeep = copy(p.frame.keep[:], keep)
-	p.frame.top = top
+	p.frame.nkeep, p.frame.top = n, top
 	return p, nil
 }
 
-// parseMaps reads a /proc/<pid>/maps listing and returns the mappings that
-// are readable and not writable (program text and read-only data, the
-// vDSO), sorted, and the end of the highest mapping ([vsyscall], above
-// user space, is left out).
-func parseMaps(r io.Reader) (keep []span, top uintptr, err error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
+// readMaps reads /proc/self/maps into one buffer: the plan is made once
+// per pod, in the pod init whose memory is per-pod memory, so it
+// allocates little.
+func readMaps() ([]byte, error) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, 16<<10)
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err == io.EOF || (err == nil && m == 0) {
+			return buf[:n], nil
 		}
-		if len(f) >= 6 && f[5] == "[vsyscall]" {
-			continue
-		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		if !ok {
-			return nil, 0, fmt.Errorf("maps line %q", sc.Text())
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, 0, fmt.Errorf("maps line %q: %w", sc.Text(), err)
-		}
-		s := span{uintptr(start), uintptr(end)}
-		top = max(top, s.end)
-		if len(f[1]) >= 2 && f[1][0] == 'r' && f[1][1] == '-' {
-			keep = append(keep, s)
+		if err != nil {
+			return nil, err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, 0, err
+	return nil, fmt.Errorf("/proc/self/maps is longer than %d bytes", len(buf))
+}
+
+// parseMaps parses a /proc/<pid>/maps listing (in address order), puts the
+// mappings that are readable and not writable (program text and read-only
+// data, the vDSO) into keep, and returns how many and the end of the
+// highest mapping ([vsyscall], above user space, is left out).
+func parseMaps(maps []byte, keep *[pid1MaxKeep]span) (n int, top uintptr, err error) {
+	for line := range bytes.Lines(maps) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if len(line) == 0 || bytes.HasSuffix(line, []byte("[vsyscall]")) {
+			continue
+		}
+		rng, rest, _ := bytes.Cut(line, []byte(" "))
+		lo, hi, ok := bytes.Cut(rng, []byte("-"))
+		start, ok1 := parseHex(lo)
+		end, ok2 := parseHex(hi)
+		if !ok || !ok1 || !ok2 || end < start || start < top || len(rest) < 2 {
+			return 0, 0, fmt.Errorf("maps line %q", line)
+		}
+		top = end
+		if rest[0] == 'r' && rest[1] == '-' {
+			if n == len(keep) {
+				return 0, 0, fmt.Errorf("more than %d read-only mappings", len(keep))
+			}
+			keep[n] = span{start, end}
+			n++
+		}
 	}
-	slices.SortFunc(keep, func(a, b span) int {
+	return n, top, nil
+}
+
+// parseHex parses a non-empty hexadecimal number that fits a uintptr.
+func parseHex(b []byte) (uintptr, bool) {
+	var v uintptr
+	for _, c := range b {
 		switch {
-		case a.start < b.start:
-			return -1
-		case a.start > b.start:
-			return 1
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
 		}
-		return 0
-	})
-	return keep, top, nil
+		if v>>(unsafe.Sizeof(v)*8-4) != 0 {
+			return 0, false
+		}
+		v = v<<4 | uintptr(c)
+	}
+	return v, len(b) > 0
 }
 
 // clonePid1 forks pid1 (see the comment at the top of the file) and

@@ -20,24 +20,27 @@ func TestParseMaps(t *testing.T) {
 00556000-00560000 rw-p 00156000 fe:00 1 /bin/x
 c000000000-c000400000 rw-p 00000000 00:00 0
 7f0000000000-7f0000001000 ---p 00000000 00:00 0
-7ffd1000-7ffd2000 r--p 00000000 00:00 0 [vvar]
-7ffd2000-7ffd3000 r-xp 00000000 00:00 0 [vdso]
-7ffe0000000-7ffe0021000 rw-p 00000000 00:00 0 [stack]
+7ffd10000000-7ffd10001000 r--p 00000000 00:00 0 [vvar]
+7ffd10001000-7ffd10002000 r-xp 00000000 00:00 0 [vdso]
+7ffe00000000-7ffe00021000 rw-p 00000000 00:00 0 [stack]
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 `
-	keep, top, err := parseMaps(strings.NewReader(maps))
+	var keep [pid1MaxKeep]span
+	n, top, err := parseMaps([]byte(maps), &keep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []span{{0x400000, 0x401000}, {0x401000, 0x556000}, {0x7ffd1000, 0x7ffd2000}, {0x7ffd2000, 0x7ffd3000}}
-	if fmt.Sprint(keep) != fmt.Sprint(want) {
-		t.Errorf("keep %x, want %x", keep, want)
+	want := []span{{0x400000, 0x401000}, {0x401000, 0x556000}, {0x7ffd10000000, 0x7ffd10001000}, {0x7ffd10001000, 0x7ffd10002000}}
+	if fmt.Sprint(keep[:n]) != fmt.Sprint(want) {
+		t.Errorf("keep %x, want %x", keep[:n], want)
 	}
-	if top != 0x7f0000001000 {
-		t.Errorf("top %#x, want %#x (the highest mapping but [vsyscall])", top, 0x7f0000001000)
+	if top != 0x7ffe00021000 {
+		t.Errorf("top %#x, want %#x (the highest mapping but [vsyscall])", top, 0x7ffe00021000)
 	}
-	if _, _, err := parseMaps(strings.NewReader("nonsense r--p\n")); err == nil {
-		t.Error("a bad line parsed")
+	for _, bad := range []string{"nonsense r--p\n", "2000-1000 r--p 0 0 0\n", "1000-2000 r--p 0 0 0\n0-1000 r--p 0 0 0\n", "1000-2000\n"} {
+		if _, _, err := parseMaps([]byte(bad), &keep); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }
 
