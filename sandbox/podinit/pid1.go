@@ -176,12 +176,13 @@ func startPid1(mountDir, pinPath string) (*pid1, error) {
 	return p, nil
 }
 
-// close kills pid1 (the whole pod pid namespace with it), reaps it if
-// nobody has, and releases its descriptors.
+// close kills pid1 (the whole pod pid namespace with it) and releases its
+// descriptors. It does not wait: pid1 ends only once every process of its
+// namespace has been reaped, and those the pod init forked into it are
+// the pod init's to reap (the reaper loop, or the keeper once the pod init
+// is gone).
 func (p *pid1) close() {
 	_ = unix.PidfdSendSignal(int(p.pidfd.Fd()), unix.SIGKILL, nil, 0)
-	var info unix.Siginfo
-	_ = unix.Waitid(unix.P_PIDFD, int(p.pidfd.Fd()), &info, unix.WEXITED, nil)
 	p.pidfd.Close()
 	if p.ns != nil {
 		p.ns.Close()

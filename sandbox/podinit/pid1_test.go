@@ -74,7 +74,10 @@ func TestPid1HoldsNothing(t *testing.T) {
 	p := s.p
 	t.Cleanup(func() {
 		close(stop)
+		pid := p.pid
 		p.close()
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		_ = unix.Unmount(pin, unix.MNT_DETACH)
 	})
 	proc := "/proc/" + strconv.Itoa(p.pid)
