@@ -1,6 +1,7 @@
 package podinit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -271,4 +272,62 @@ func smapsField(rollup, name string) int {
 		}
 	}
 	return -1
+}
+
+// TestPodInitEndsWithPid1: a pod whose PID 1 is killed from the node has
+// lost its pid namespace and every process in it: the pod init shuts down
+// and exits with an error saying so.
+func TestPodInitEndsWithPid1(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (pid and mount namespaces)")
+	}
+	dir := t.TempDir()
+	pin := filepath.Join(dir, "pidns")
+	t.Cleanup(func() { _ = unix.Unmount(pin, unix.MNT_DETACH) })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(os.Args[0], podInitArg, dir, pin)
+	cmd.ExtraFiles = []*os.File{w}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	_ = r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 64)
+	if n, _ := r.Read(b); strings.TrimSpace(string(b[:n])) != "ok" {
+		t.Fatalf("pod init reported %q", b[:n])
+	}
+	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+	var pids []string
+	for _, l := range lists {
+		kids, _ := os.ReadFile(l)
+		pids = append(pids, strings.Fields(string(kids))...)
+	}
+	if len(pids) != 1 {
+		t.Fatalf("pod init children %q, want its PID 1 only", pids)
+	}
+	pid, _ := strconv.Atoi(pids[0])
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err == nil || !strings.Contains(stderr.String(), "PID 1") {
+			t.Errorf("pod init: %v, stderr %q; want a failed exit saying its PID 1 ended", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pod init runs on after its PID 1 was killed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ctl.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket after the exit: %v", err)
+	}
 }
