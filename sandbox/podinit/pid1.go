@@ -30,8 +30,8 @@ import (
 //
 //   - PR_SET_PDEATHSIG(SIGKILL): it dies with the pod init (the thread that
 //     forked it, which is why that thread must never end), and the kernel
-//     then kills everything in the pod's pid namespace, nested container
-//     pid namespaces included;
+//     then kills everything in the pod's pid namespace (containers with a
+//     pid namespace of their own are not in it: the keeper ends those);
 //   - every signal handler reset to SIG_DFL, so that, as PID 1 of its
 //     namespace, the kernel drops every signal its containers send it;
 //   - an empty read-only tmpfs as its root, by pivot_root in its own mount
