@@ -112,7 +112,10 @@ func (o PodOptions) newNamespaces() []specs.LinuxNamespaceType {
 	return out
 }
 
-// cloneFlag is the clone flag that makes a new namespace of type t.
+// cloneFlag is the clone flag that makes a new namespace of type t for
+// the pod init to be born in. None for the pid namespace: the pod init
+// stays in the node's and makes the pod's itself, with a PID 1 that holds
+// nothing of the host (see podinit).
 func cloneFlag(t specs.LinuxNamespaceType) uintptr {
 	switch t {
 	case specs.NetworkNamespace:
@@ -121,8 +124,6 @@ func cloneFlag(t specs.LinuxNamespaceType) uintptr {
 		return unix.CLONE_NEWIPC
 	case specs.UTSNamespace:
 		return unix.CLONE_NEWUTS
-	case specs.PIDNamespace:
-		return unix.CLONE_NEWPID
 	}
 	return 0
 }
@@ -137,9 +138,9 @@ type Pod struct {
 // podStartTimeout bounds the wait for a new pod init to listen.
 const podStartTimeout = 10 * time.Second
 
-// StartPod starts the pod init of opts.ID in new net, ipc, uts and pid
-// namespaces (less those opts keeps the node's) and pins the new ones to
-// files. On error nothing is left running or mounted; the pod directory
+// StartPod starts the pod init of opts.ID in new net, ipc and uts
+// namespaces, with a new pid namespace made by the pod init (less those
+// opts keeps the node's), and pins the new ones to files. On error nothing is left running or mounted; the pod directory
 // stays for RemovePod.
 func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 	dir := r.PodDir(opts.ID)
@@ -148,6 +149,9 @@ func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 	}
 	child, err := r.spawnPodInit(ctx, opts, dir)
 	if err != nil {
+		// A pod init that failed after pinning the pod's pid namespace
+		// leaves the mount.
+		_ = r.ReleaseNamespaces(opts.ID)
 		return Pod{}, err
 	}
 	defer child.Close()
@@ -159,10 +163,13 @@ func (r *Runtime) StartPod(ctx context.Context, opts PodOptions) (Pod, error) {
 	pod := Pod{Pid: child.Pid, Namespaces: map[specs.LinuxNamespaceType]string{}}
 	for _, t := range opts.newNamespaces() {
 		path := r.NamespacePath(opts.ID, t)
+		pod.Namespaces[t] = path
+		if t == specs.PIDNamespace {
+			continue // pinned by the pod init before it reported ready
+		}
 		if err := pinNamespace(child.Pid, nsProcName(t), path); err != nil {
 			return fail(fmt.Errorf("pin %s namespace of pod %q: %w", t, opts.ID, err))
 		}
-		pod.Namespaces[t] = path
 	}
 	// The keeper reaps a pod init the moment it exits, and its pid may
 	// then be reused: the pins are the pod init's only if it is still
@@ -209,6 +216,9 @@ func (r *Runtime) spawnPodInit(ctx context.Context, opts PodOptions, dir string)
 	// lo of a new network namespace starts down; the node's is not ours.
 	if cloneFlags&unix.CLONE_NEWNET != 0 {
 		args = append(args, "--loopback")
+	}
+	if !opts.HostPID {
+		args = append(args, "--pidns", r.NamespacePath(opts.ID, specs.PIDNamespace))
 	}
 	// Never in the node's UTS namespace: that would rename the node.
 	if opts.Hostname != "" && cloneFlags&unix.CLONE_NEWUTS != 0 {

@@ -13,11 +13,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 
 	"cubby/sandbox/containerinit"
 	"cubby/sandbox/keeper"
 	"cubby/sandbox/podinit"
 )
+
+// The main goroutine starts locked to the main thread, which the Go
+// runtime never ends: the pod init forks its pod's PID 1 from it (see
+// podinit.Run), and the init and exec stages keep every step on it.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if len(os.Args) > 1 {
@@ -27,6 +33,7 @@ func main() {
 		case containerinit.ExecArg:
 			containerinit.ExecMain() // never returns
 		case keeper.Arg:
+			runtime.UnlockOSThread()
 			keeper.Main() // never returns
 		}
 	}
@@ -35,6 +42,7 @@ func main() {
 	flag.StringVar(&cfg.Dir, "dir", "", "pod state directory")
 	flag.StringVar(&cfg.Hostname, "hostname", "", "pod hostname")
 	flag.BoolVar(&cfg.Loopback, "loopback", false, "bring up lo (the pod has a network namespace of its own)")
+	flag.StringVar(&cfg.PidNamespace, "pidns", "", "make the pod's pid namespace and pin it at this path")
 	flag.Func("sysctl", "sysctl key=value to set in the pod (repeatable)", func(v string) error {
 		cfg.Sysctls = append(cfg.Sysctls, v)
 		return nil

@@ -52,16 +52,16 @@ func (s *Server) stopPodLocked(ctx context.Context, p *pod) (err error) {
 	if err := s.rt.StopPod(ctx, p.id, rec.Pid); err != nil {
 		return err
 	}
-	if namespacesOf(p.config).hostPID {
-		// In the node's pid namespace the kernel does not take the
-		// containers down with the pod init: a pod init that died
-		// early leaves them running. Their cgroups hold them all.
-		// Killed and removed: a missing cgroup is no error.
-		for _, c := range s.objs.podContainers(p.id) {
-			if rec := c.status(); rec.StartedAt != 0 {
-				if err := s.cgroups.Delete(rec.CgroupPath); err != nil {
-					return fmt.Errorf("kill container %q: %w", c.id, err)
-				}
+	// The kernel takes down with the pod init only what is in the pod's
+	// pid namespace: a container with a pid namespace of its own (a
+	// sibling of the pod's), and every container of a pod in the node's,
+	// outlives a pod init that died early unless the keeper ended it.
+	// Their cgroups hold them all. Killed and removed: a missing cgroup
+	// is no error.
+	for _, c := range s.objs.podContainers(p.id) {
+		if rec := c.status(); rec.StartedAt != 0 {
+			if err := s.cgroups.Delete(rec.CgroupPath); err != nil {
+				return fmt.Errorf("kill container %q: %w", c.id, err)
 			}
 		}
 	}

@@ -2,13 +2,17 @@
 // process that becomes a container.
 //
 // Two halves live here. [Start] runs in the parent, cubby-pod (the per-pod
-// init, inside the pod's net/ipc/uts/pid namespaces): it re-executes its own
-// binary with CLONE_NEWNS|CLONE_NEWPID, places the child in its cgroups,
-// hands it the OCI runtime spec over a socketpair and waits until the child
-// has either execve'd the user command or reported why it could not.
+// init, inside the pod's net/ipc/uts namespaces and the node's pid
+// namespace): it re-executes its own binary with CLONE_NEWNS and, for a
+// pid namespace of the container's own, CLONE_NEWPID (a container sharing
+// the pod's is forked from a thread that joined it), places the child in
+// its cgroups, hands it the OCI runtime spec over a socketpair and waits
+// until the child has either execve'd the user command or reported why it
+// could not.
 //
 // [Main] runs in that child, which is PID 1 of the container's new pid
-// namespace and alone in its new mount namespace. It builds the container's
+// namespace (or a process of the pod's) and alone in its new mount
+// namespace. It builds the container's
 // view of the filesystem (mounts, devices, pivot_root, masked and read-only
 // paths, sysctls), drops privileges (rlimits, oom score, no_new_privs, user,
 // capabilities) and finally execve's the user command, so after a successful

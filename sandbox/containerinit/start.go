@@ -41,6 +41,10 @@ type StartOptions struct {
 	// Stdin, Stdout and Stderr become fds 0, 1 and 2 of the container;
 	// nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
+	// PidNamespace is the pod's pid namespace: a container that shares it
+	// (the spec has no pid namespace) is forked into it from a thread
+	// that joined it. Nil: the pod shares cubby-pod's (the node's).
+	PidNamespace *os.File
 	// CgroupProcsFiles are the cgroup.procs files the child's pid is written
 	// into before it runs any setup: one per v1 hierarchy, or one on v2.
 	CgroupProcsFiles []string
@@ -94,7 +98,15 @@ func Start(opts StartOptions) (pid int, err error) {
 		childSock.Close()
 		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
 	}
-	proc, err := inPidNamespace(pidNamespacePath(opts.Spec.Linux), func() (*os.Process, error) {
+	// A new pid namespace is made below the forking process's own, never
+	// below one its thread joined (the kernel refuses that): a container
+	// with a pid namespace of its own is forked from cubby-pod itself,
+	// its namespace a sibling of the pod's.
+	pod := opts.PidNamespace
+	if cloneFlags&unix.CLONE_NEWPID != 0 {
+		pod = nil
+	}
+	proc, err := inPidNamespace(pidNamespacePath(opts.Spec.Linux), pod, func() (*os.Process, error) {
 		return os.StartProcess(initPath, initArgs, &os.ProcAttr{
 			Files: append(stdio, childSock), // childSock becomes syncFd
 			Sys: &syscall.SysProcAttr{
@@ -142,7 +154,8 @@ func Start(opts StartOptions) (pid int, err error) {
 // namespaceCloneFlags maps the spec's namespaces to clone flags. The
 // container always gets a new mount namespace; a pid namespace without a
 // path is new too, one with a path is joined (see inPidNamespace), and no
-// pid namespace at all means sharing cubby-pod's (the pod's, or the node's).
+// pid namespace at all means sharing the pod's (StartOptions.PidNamespace,
+// or cubby-pod's: the node's).
 // net, ipc and uts are cubby-pod's: it was born in the pod's (or kept the
 // node's). User and cgroup namespaces are not supported here.
 func namespaceCloneFlags(l *specs.Linux) (uintptr, error) {

@@ -13,9 +13,15 @@
 //	                                   └─ cubby-pod      one per pod
 //
 // Whatever else comes to the keeper as a subreaper can only be what a dead
-// pod init in the node's pid namespace left behind (its containers): the
-// keeper kills it, as the kernel kills the containers of a pod init that is
-// its pod's PID 1, so nothing runs on unmonitored while cubbyd is down.
+// pod init left behind (its containers, and the PID 1 of its pod's pid
+// namespace): the keeper kills it, so nothing runs on unmonitored while
+// cubbyd is down. The kernel kills what is in the pod's pid namespace when
+// its PID 1 dies with the pod init; containers with a pid namespace of
+// their own, and those of a pod in the node's, have only the keeper.
+//
+// Pod inits are born in the pod's new net, ipc and uts namespaces
+// (Request.CloneFlags), never in a new pid namespace: the pod init stays in
+// the node's and makes the pod's itself (see sandbox/podinit).
 //
 // Protocol, on the unix socket SocketName in cubbyd's state directory; one
 // call per connection, a JSON line each way:

@@ -185,12 +185,14 @@ func (s *server) reapExited() int {
 // many children it has (at least 1: wait4 has said there are some).
 //
 // An adopted child can only be what a dead pod init left behind: a living
-// pod init is the subreaper of everything below it, so only the death of a
-// pod init in the node's pid namespace hands its containers (and what they
-// started) to the keeper. They must not run on unmonitored, their stdio
-// and logs gone with the pod init: the keeper ends them as the kernel ends
-// the containers of a pod init that is PID 1 of its pod, whether cubbyd
-// runs or not. cubbyd reports them as having died with their pod.
+// pod init is the subreaper of everything below it, so only its death
+// hands its children to the keeper: its containers (and what they started
+// in the node's pid namespace) and the pod's PID 1. Those in the pod's pid
+// namespace are being killed by the kernel already (PID 1 dies with the
+// pod init); containers with a pid namespace of their own, and those of a
+// pod in the node's, are not. They must not run on unmonitored, their
+// stdio and logs gone with the pod init: the keeper ends them all, whether
+// cubbyd runs or not. cubbyd reports them as having died with their pod.
 func (s *server) killAdopted() int {
 	kids := children()
 	for _, pid := range kids {

@@ -25,7 +25,7 @@ import (
 //	running ──reaped──▶ draining (pipes to EOF) ──▶ exited (exit.json written, exited closed)
 type container struct {
 	id      string
-	pid     int // in the pod's pid namespace
+	pid     int // in the pod init's pid namespace (the node's)
 	hostPid int
 	logDir  string // the pod's log directory: logPath is opened beneath it
 	logPath string
@@ -95,6 +95,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	pid, err := containerinit.Start(containerinit.StartOptions{
 		Spec:             spec,
+		PidNamespace:     s.podPidNamespace(),
 		Seccomp:          filter,
 		Stdin:            cio.child[0],
 		Stdout:           cio.child[1],
@@ -141,6 +142,15 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	s.containers[req.ID] = c
 	s.byPid[pid] = c
 	return hostPid, startedAt, nil
+}
+
+// podPidNamespace is the pod's pid namespace, which containers are forked
+// into, or nil when the pod shares the pod init's (the node's).
+func (s *server) podPidNamespace() *os.File {
+	if s.pid1 == nil {
+		return nil
+	}
+	return s.pid1.ns
 }
 
 // findHostPid translates nsPid, a child of this pod init as the pod init's

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,12 +29,18 @@ type Config struct {
 	// Loopback brings up lo: set for a pod born in a network namespace of
 	// its own (no loopback CNI plugin runs).
 	Loopback bool
+	// PidNamespace, when set, gives the pod a pid namespace of its own,
+	// pinned at this path: the pod init, in the node's, forks the pod's
+	// PID 1 (see pid1.go) and its containers into it.
+	PidNamespace string
 	// ReadyFD, when > 0, is written "ok\n" and closed once the control
 	// socket accepts connections, or gets the error text if setup failed.
 	ReadyFD int
 }
 
-// Run is the main of cubby-pod. It returns when the pod is shut down.
+// Run is the main of cubby-pod. It returns when the pod is shut down. For
+// a pod with a pid namespace of its own it expects to be called on the
+// process's main thread, locked (see forkPid1).
 func Run(cfg Config) error {
 	var ready *os.File
 	if cfg.ReadyFD > 0 {
@@ -81,8 +88,10 @@ func run(cfg Config, signalReady func() error) error {
 			return err
 		}
 	}
-	// PID 1 of the pod pid namespace reaps everything already; being a
-	// subreaper too keeps that true when the pod shares the host pid ns.
+	// The containers are its children and it reaps them; being a child
+	// subreaper also brings it what they leave behind when the pod shares
+	// the node's pid namespace (in a pod pid namespace, orphans go to
+	// the pod's PID 1).
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
@@ -92,13 +101,9 @@ func run(cfg Config, signalReady func() error) error {
 
 	// The pod directory is the working directory: the control socket is
 	// bound by a relative name, whatever the length of the state path.
+	// No container can see the pod init, so none can see its cwd.
 	if err := os.Chdir(cfg.Dir); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
-	}
-	sock := control.SocketPath(cfg.Dir)
-	ln, err := control.Listen()
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
 	s := &server{
 		dir:        cfg.Dir,
@@ -106,6 +111,21 @@ func run(cfg Config, signalReady func() error) error {
 		byPid:      map[int]*container{},
 		execs:      map[int]*execProc{},
 		done:       make(chan struct{}),
+	}
+	if cfg.PidNamespace != "" {
+		p, err := forkPid1(cfg)
+		if err != nil {
+			return err
+		}
+		defer p.close()
+		s.pid1 = p
+	} else {
+		runtime.UnlockOSThread() // cubby-pod's init locked it: not needed
+	}
+	sock := control.SocketPath(cfg.Dir)
+	ln, err := control.Listen()
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
 	if err := signalReady(); err != nil {
 		ln.Close()
@@ -119,7 +139,9 @@ func run(cfg Config, signalReady func() error) error {
 		case sig := <-sigs:
 			if sig == unix.SIGCHLD {
 				s.reap()
-				continue
+				if !s.pid1Exited() {
+					continue
+				}
 			}
 			s.shutdown()
 			s.doneOnce.Do(func() { close(s.done) })
@@ -128,14 +150,38 @@ func run(cfg Config, signalReady func() error) error {
 		if s.isDone() {
 			ln.Close()
 			_ = os.Remove(sock)
+			if s.pid1Exited() {
+				return fmt.Errorf("the pod's PID 1 (pid %d) ended: %s", s.pid1.pid, describeExit(*s.pid1Exit))
+			}
 			return nil
 		}
 	}
 }
 
+// forkPid1 starts the pod's PID 1 (see pid1.go) from a thread that never
+// ends: PR_SET_PDEATHSIG fires when the forking thread ends, not the
+// process. The process's main thread is one (the Go runtime parks it
+// rather than let it exit); cubby-pod's main goroutine is locked to it
+// from init, and is let go once PID 1 is forked. Run on another thread
+// (tests), the goroutine is locked to it for good instead, which costs the
+// process a thread.
+func forkPid1(cfg Config) (*pid1, error) {
+	if unix.Gettid() != unix.Getpid() {
+		runtime.LockOSThread() // never unlocked, see above
+		return startPid1(cfg.Dir, cfg.PidNamespace)
+	}
+	p, err := startPid1(cfg.Dir, cfg.PidNamespace)
+	runtime.UnlockOSThread() // cubby-pod's init locked it
+	return p, err
+}
+
 // server is the pod init's state: its containers, by id and by pid.
 type server struct {
 	dir string
+	// pid1 is the PID 1 of the pod's own pid namespace, nil when the pod
+	// shares the node's; pid1Exit is set once it has been reaped.
+	pid1     *pid1
+	pid1Exit *control.Exit
 
 	mu         sync.Mutex
 	containers map[string]*container

@@ -6,18 +6,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
 
 // podInitArg makes the test binary run a pod init (Run) instead of the
-// tests, with the pod directory as argv[2] and the ready report on fd 3.
+// tests, with the pod directory as argv[2], the ready report on fd 3 and,
+// if there is an argv[3], a pid namespace of the pod's own pinned there.
 const podInitArg = "podinit-test-run"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == podInitArg {
-		if err := Run(Config{ID: "test", Dir: os.Args[2], ReadyFD: 3}); err != nil {
+		runtime.LockOSThread() // as cubby-pod's main goroutine (see forkPid1)
+		cfg := Config{ID: "test", Dir: os.Args[2], ReadyFD: 3}
+		if len(os.Args) > 3 {
+			cfg.PidNamespace = os.Args[3]
+		}
+		if err := Run(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -33,12 +33,6 @@ func (s *server) reap() {
 			return
 		}
 		finished := time.Now().UnixNano()
-		s.mu.Lock()
-		c, ok := s.byPid[pid]
-		delete(s.byPid, pid)
-		ex, isExec := s.execs[pid]
-		delete(s.execs, pid)
-		s.mu.Unlock()
 		e := control.Exit{Pid: pid, FinishedAt: finished}
 		switch {
 		case ws.Exited():
@@ -47,6 +41,18 @@ func (s *server) reap() {
 			e.Signal = int(ws.Signal())
 			e.Code = 128 + int32(ws.Signal())
 		}
+		s.mu.Lock()
+		c, ok := s.byPid[pid]
+		delete(s.byPid, pid)
+		ex, isExec := s.execs[pid]
+		delete(s.execs, pid)
+		if s.pid1 != nil && pid == s.pid1.pid {
+			// The pod's pid namespace is gone, and every process in
+			// it: they were reaped before it (the kernel waits for
+			// that), so their exits are being recorded.
+			s.pid1Exit = &e
+		}
+		s.mu.Unlock()
 		switch {
 		case ok:
 			go s.finish(c, e)
@@ -55,6 +61,22 @@ func (s *server) reap() {
 			close(ex.exited)
 		}
 	}
+}
+
+// pid1Exited tells whether the pod's PID 1 has been reaped.
+func (s *server) pid1Exited() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid1Exit != nil
+}
+
+// describeExit says how a process ended: "exit status 2" or "killed by
+// signal 9".
+func describeExit(e control.Exit) string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("killed by signal %d", e.Signal)
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
 }
 
 // finish waits for the container's output to drain, then records its exit:
