@@ -3,9 +3,15 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-BIN := bin
+BIN ?= bin
 
-.PHONY: all build deps test race run lint clean bench critest churn
+# The version stamped into the binaries (`cubbyd --version`, the CRI Version
+# RPC): git describe, or "dev" outside a git checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X cubby/buildinfo.version=$(VERSION) -X cubby/buildinfo.commit=$(COMMIT)
+
+.PHONY: all build deps test race run lint clean bench critest churn install uninstall
 
 all: build
 
@@ -13,7 +19,7 @@ all: build
 # cubby-pod is built without cgo: a static binary starts faster (it is
 # re-executed for every container start and every exec) and maps less.
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/cubby-pod
 
 ## deps: install the Debian packages the runtime and the tests need

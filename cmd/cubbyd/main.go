@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"cubby/buildinfo"
 	"cubby/cgroupmgr"
 	"cubby/cri/imageimport"
 	"cubby/cri/server"
@@ -28,9 +29,6 @@ import (
 	"cubby/rootfs"
 	"cubby/sandbox"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 func main() {
 	if err := run(); err != nil {
@@ -46,8 +44,13 @@ func run() error {
 		root        = flag.String("root", "", "persistent state directory (overrides config)")
 		state       = flag.String("state", "", "runtime state directory (overrides config)")
 		printConfig = flag.Bool("print-default-config", false, "print the default config and exit")
+		showVersion = flag.Bool("version", false, "print the version, git commit and Go version and exit")
 	)
 	flag.Parse()
+	if *showVersion {
+		_, err := fmt.Println("cubbyd", buildinfo.Get())
+		return err
+	}
 	if *printConfig {
 		if err := toml.NewEncoder(os.Stdout).Encode(defaultConfig()); err != nil {
 			return err
@@ -172,7 +175,7 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.rt = rt
-	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: version, Fault: fault}, server.Deps{
+	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: buildinfo.Get().Version, Fault: fault}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
 		Network: network,
@@ -224,7 +227,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer admin.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
-	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", version)
+	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", buildinfo.Get())
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down")
