@@ -68,6 +68,10 @@ func run() error {
 		}
 	}
 	log := newLogger(cfg.LogLevel)
+	sd, err := notifierFromEnv()
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -75,16 +79,13 @@ func run() error {
 		return err
 	}
 	adoptOrphans(ctx, log)
-	d, err := newDaemon(cfg, log)
+	d, err := newDaemon(cfg, log, sd)
 	if err != nil {
 		return err
 	}
 	defer d.close()
 	return d.serve(ctx)
 }
-
-// shutdownGrace is how long SIGTERM waits for in-flight CRI calls.
-const shutdownGrace = 10 * time.Second
 
 // registryExample shows the per-registry keys, which have no default.
 const registryExample = `
@@ -110,10 +111,11 @@ type daemon struct {
 	images *rootfs.Store
 	rt     *sandbox.Runtime
 	srv    *server.Server
+	sd     *notifier // systemd's notify socket, when run by a Type=notify unit
 }
 
-func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log}
+func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, log: log, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -225,26 +227,14 @@ func (d *daemon) serve(ctx context.Context) error {
 	admin := &http.Server{Handler: imageimport.Handler(d.images, d.log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = admin.Serve(adminLn) }()
 	defer admin.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- g.Serve(ln) }()
-	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", buildinfo.Get())
-	select {
-	case <-ctx.Done():
-		d.log.Info("shutting down")
-		// In-flight calls get a grace period; a long pull must not hold
-		// up a restart.
-		stopped := make(chan struct{})
-		go func() { g.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(shutdownGrace):
-			d.log.Warn("calls still running after the grace period; stopping them", "grace", shutdownGrace)
-			g.Stop()
-		}
-		return nil
-	case err := <-errc:
+	h, err := newHealth(d.db, d.cfg.Listen)
+	if err != nil {
+		ln.Close()
 		return err
 	}
+	defer h.close()
+	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", buildinfo.Get())
+	return serveCRI(ctx, d.log, g, ln, d.sd, h.check)
 }
 
 // listenUnix listens on path (mode 0660), replacing a stale socket.
