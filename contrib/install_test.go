@@ -79,6 +79,10 @@ func TestInstallAndUninstall(t *testing.T) {
 		t.Errorf("installed unit lacks %q:\n%s", want, unit)
 	}
 	checkDefaultConfig(t, in.path("/etc/cubby/config.toml"))
+	out, err := exec.Command(in.path(in.prefix+"/bin/cubbyd"), "--config", in.path("/etc/cubby/config.toml"), "--config-check").CombinedOutput()
+	if err != nil {
+		t.Errorf("installed cubbyd --config-check on the installed config: %v\n%s", err, out)
+	}
 
 	in.make(t, "uninstall")
 	for name := range in.files() {

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"cubby/rootfs"
 )
@@ -98,25 +94,4 @@ func defaultConfig() config {
 			DefaultNetworkName: "cubby",
 		},
 	}
-}
-
-// loadConfig reads path over the defaults; unknown keys are an error, so a
-// typo does not silently change nothing.
-func loadConfig(path string) (config, error) {
-	cfg := defaultConfig()
-	if path == "" {
-		return cfg, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
-	}
-	md, err := toml.Decode(string(b), &cfg)
-	if err != nil {
-		return cfg, fmt.Errorf("parse config %s: %w", path, err)
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return cfg, fmt.Errorf("config %s: unknown keys %v", path, undecoded)
-	}
-	return cfg, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,11 +40,13 @@ func main() {
 
 func run() error {
 	var (
-		configPath  = flag.String("config", "", "TOML config file")
+		configPath  = flag.String("config", defaultConfigPath, "TOML config file; drop-ins in config.d/*.toml next to it apply on top, in lexical order")
 		listen      = flag.String("listen", "", "CRI unix socket (overrides config)")
 		root        = flag.String("root", "", "persistent state directory (overrides config)")
 		state       = flag.String("state", "", "runtime state directory (overrides config)")
-		printConfig = flag.Bool("print-default-config", false, "print the default config and exit")
+		printDef    = flag.Bool("print-default-config", false, "print the default config and exit")
+		printConfig = flag.Bool("print-config", false, "print the merged config, each setting with the file that set it, and exit")
+		configCheck = flag.Bool("config-check", false, "validate the config files and exit; every error names its file, line and key")
 		showVersion = flag.Bool("version", false, "print the version, git commit and Go version and exit")
 	)
 	flag.Parse()
@@ -51,22 +54,24 @@ func run() error {
 		_, err := fmt.Println("cubbyd", buildinfo.Get())
 		return err
 	}
-	if *printConfig {
+	if *printDef {
 		if err := toml.NewEncoder(os.Stdout).Encode(defaultConfig()); err != nil {
 			return err
 		}
 		_, err := fmt.Print(registryExample)
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
+	cs, err := loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	switch {
+	case *configCheck && err == nil:
+		_, err = fmt.Printf("configuration OK: defaults, %s\n", strings.Join(append(cs.files, "flags"), ", "))
+		return err
+	case *printConfig && err == nil:
+		return cs.print(os.Stdout)
+	case err != nil:
 		return err
 	}
-	for flagVal, field := range map[string]*string{*listen: &cfg.Listen, *root: &cfg.Root, *state: &cfg.State} {
-		if flagVal != "" {
-			*field = flagVal
-		}
-	}
+	cfg := cs.cfg
 	log := newLogger(cfg.LogLevel)
 	sd, err := notifierFromEnv()
 	if err != nil {
@@ -85,6 +90,13 @@ func run() error {
 	}
 	defer d.close()
 	return d.serve(ctx)
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // registryExample shows the per-registry keys, which have no default.
