@@ -21,6 +21,13 @@ type config struct {
 	Image     imageConfig     `toml:"image"`
 	CNI       cniConfig       `toml:"cni"`
 	Streaming streamingConfig `toml:"streaming"`
+	Metrics   metricsConfig   `toml:"metrics"`
+}
+
+type metricsConfig struct {
+	// Address is the host:port of the Prometheus /metrics and the /healthz
+	// endpoint ("127.0.0.1:9090"); empty turns both off.
+	Address string `toml:"address"`
 }
 
 type streamingConfig struct {

@@ -331,8 +331,25 @@ func validateConfig(c config) []keyProblem {
 	if _, _, err := net.SplitHostPort(c.Streaming.Address); err != nil {
 		bad("streaming.address", "%q is not host:port: %v", c.Streaming.Address, err)
 	}
+	if a := c.Metrics.Address; a != "" {
+		if err := checkListenAddress(a); err != nil {
+			bad("metrics.address", "%q: %v", a, err)
+		}
+	}
 	slices.SortFunc(ps, func(a, b keyProblem) int { return strings.Compare(a.key, b.key) })
 	return ps
+}
+
+// checkListenAddress checks a TCP host:port to listen on.
+func checkListenAddress(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // print writes the merged configuration as TOML, each setting followed by

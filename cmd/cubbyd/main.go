@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -78,6 +79,16 @@ func run() error {
 		return err
 	}
 
+	// The metrics listener opens first: a bad address fails start-up
+	// before anything is made.
+	var metricsLn net.Listener
+	if cfg.Metrics.Address != "" {
+		if metricsLn, err = listenMetrics(cfg.Metrics.Address); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := checkKernel(log, kernelFeatures()); err != nil {
@@ -89,7 +100,7 @@ func run() error {
 		return err
 	}
 	defer d.close()
-	return d.serve(ctx)
+	return d.serve(ctx, metricsLn)
 }
 
 // flagSet reports whether the named flag was given on the command line.
@@ -124,6 +135,9 @@ type daemon struct {
 	rt     *sandbox.Runtime
 	srv    *server.Server
 	sd     *notifier // systemd's notify socket, when run by a Type=notify unit
+	// metricsReg and metrics are nil when [metrics] address is empty.
+	metricsReg *prometheus.Registry
+	metrics    *server.Metrics
 }
 
 func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
@@ -189,6 +203,14 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		return nil, err
 	}
 	d.rt = rt
+	if cfg.Metrics.Address != "" {
+		if d.metricsReg, err = newMetricsRegistry(); err != nil {
+			return nil, err
+		}
+		if d.metrics, err = server.NewMetrics(d.metricsReg); err != nil {
+			return nil, fmt.Errorf("register CRI metrics: %w", err)
+		}
+	}
 	d.srv, err = server.New(server.Config{DefaultCgroupParent: cfg.CgroupParent, Version: buildinfo.Get().Version, Fault: fault}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
@@ -199,6 +221,11 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 	})
 	if err != nil {
 		return nil, err
+	}
+	if d.metricsReg != nil {
+		if err := d.metricsReg.Register(d.srv.StateCollector()); err != nil {
+			return nil, fmt.Errorf("register state metrics: %w", err)
+		}
 	}
 	addr, err := d.srv.StartStreaming(cfg.Streaming.Address)
 	if err != nil {
@@ -221,13 +248,14 @@ func siblingBinary(name string) (string, error) {
 	return path, nil
 }
 
-// serve serves CRI on the unix socket until ctx ends.
-func (d *daemon) serve(ctx context.Context) error {
+// serve serves CRI on the unix socket until ctx ends, and /metrics and
+// /healthz on metricsLn when it is not nil.
+func (d *daemon) serve(ctx context.Context, metricsLn net.Listener) error {
 	ln, err := listenUnix(d.cfg.Listen)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.StreamInterceptor(server.StreamInterceptor(d.log)), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log, d.metrics)), grpc.StreamInterceptor(server.StreamInterceptor(d.log, d.metrics)), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
 	runtimeapi.RegisterRuntimeServiceServer(g, d.srv)
 	runtimeapi.RegisterImageServiceServer(g, d.srv)
 	adminPath := filepath.Join(d.cfg.State, "admin.sock")
@@ -245,6 +273,12 @@ func (d *daemon) serve(ctx context.Context) error {
 		return err
 	}
 	defer h.close()
+	if metricsLn != nil {
+		ms := &http.Server{Handler: metricsHandler(d.metricsReg, d.log, h.check), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(metricsLn) }()
+		defer ms.Close()
+		d.log.Info("metrics and health listening", "address", metricsLn.Addr().String())
+	}
 	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", buildinfo.Get())
 	return serveCRI(ctx, d.log, g, ln, d.sd, h.check)
 }
