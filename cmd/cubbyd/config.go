@@ -17,7 +17,9 @@ type config struct {
 	// CgroupParent is the parent cgroup of pods that name none.
 	CgroupParent string `toml:"cgroup_parent"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel  string          `toml:"log_level"`
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text (slog's key=value lines) or json.
+	LogFormat string          `toml:"log_format"`
 	Image     imageConfig     `toml:"image"`
 	CNI       cniConfig       `toml:"cni"`
 	Streaming streamingConfig `toml:"streaming"`
@@ -85,6 +87,7 @@ func defaultConfig() config {
 		Listen:       "/run/cubby/cubby.sock",
 		CgroupParent: "/cubby",
 		LogLevel:     "info",
+		LogFormat:    "text",
 		Image: imageConfig{
 			InsecureRegistries:     []string{},
 			Platform:               "linux/amd64",

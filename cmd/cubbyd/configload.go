@@ -306,6 +306,9 @@ func validateConfig(c config) []keyProblem {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
 	if goos, arch, ok := strings.Cut(c.Image.Platform, "/"); !ok || goos == "" || arch == "" {
 		bad("image.platform", "%q is not os/arch (linux/amd64)", c.Image.Platform)
 	}

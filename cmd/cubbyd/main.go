@@ -73,7 +73,7 @@ func run() error {
 		return err
 	}
 	cfg := cs.cfg
-	log := newLogger(cfg.LogLevel)
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
 	sd, err := notifierFromEnv()
 	if err != nil {
 		return err
@@ -117,14 +117,6 @@ const registryExample = `
 #   mirrors = ["http://127.0.0.1:5000"]  # tried in order
 #   skip_upstream = true                 # never contact registry.k8s.io itself
 `
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
 
 // daemon is cubbyd wired together.
 type daemon struct {
