@@ -65,8 +65,10 @@ func serveCRI(ctx context.Context, log *slog.Logger, g *grpc.Server, ln net.List
 		g.Stop()
 		return err
 	}
-	if err := sd.notify("READY=1\nSTATUS=serving CRI on " + ln.Addr().String()); err != nil {
-		log.Warn("cannot tell systemd cubbyd is ready", "error", err)
+	if ctx.Err() == nil {
+		if err := sd.notify("READY=1\nSTATUS=serving CRI on " + ln.Addr().String()); err != nil {
+			log.Warn("cannot tell systemd cubbyd is ready", "error", err)
+		}
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
