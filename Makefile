@@ -9,7 +9,7 @@ BIN ?= bin
 # RPC): git describe, or "dev" outside a git checkout.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X cubby/buildinfo.version=$(VERSION) -X cubby/buildinfo.commit=$(COMMIT)
+LDFLAGS := -X cubby/cmd/internal/buildinfo.version=$(VERSION) -X cubby/cmd/internal/buildinfo.commit=$(COMMIT)
 
 .PHONY: all build deps test race run lint clean bench critest churn install uninstall
 

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"cubby/buildinfo"
+	"cubby/cmd/internal/buildinfo"
 )
 
 const usage = `usage: cubby [--endpoint unix:///run/cubby/cubby.sock] COMMAND

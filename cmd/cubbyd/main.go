@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"cubby/buildinfo"
 	"cubby/cgroupmgr"
+	"cubby/cmd/internal/buildinfo"
 	"cubby/cri/imageimport"
 	"cubby/cri/server"
 	"cubby/cri/store"

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"cubby/buildinfo"
+	"cubby/cmd/internal/buildinfo"
 )
 
 // healthzTimeout bounds one /healthz check.

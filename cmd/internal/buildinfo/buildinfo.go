@@ -2,7 +2,7 @@
 // (`git describe --tags --always --dirty`), the git commit and the Go
 // version. The Makefile's build sets the first two with
 //
-//	-ldflags "-X cubby/buildinfo.version=... -X cubby/buildinfo.commit=..."
+//	-ldflags "-X cubby/cmd/internal/buildinfo.version=... -X cubby/cmd/internal/buildinfo.commit=..."
 //
 // A plain `go build` in a git checkout falls back to the VCS settings the Go
 // toolchain stamps into the binary; anything else reports "dev".
