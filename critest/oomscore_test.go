@@ -36,7 +36,7 @@ func TestContainerDoesNotInheritRuntimeOOMScore(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { _ = os.WriteFile(path, old, 0) }) // should NewEnv fail
-	env := suite.NewEnv(t) // cubbyd inherits the score
+	env := suite.NewEnv(t)                               // cubbyd inherits the score
 	if err := os.WriteFile(path, old, 0); err != nil {
 		t.Fatalf("restore oom_score_adj %q: %v", old, err)
 	}
