@@ -35,8 +35,9 @@ func TestContainerDoesNotInheritRuntimeOOMScore(t *testing.T) {
 			t.Skipf("cannot change this test's oom_score_adj: %v", err)
 		}
 	}
-	t.Cleanup(func() { _ = os.WriteFile(path, old, 0) }) // should NewEnv fail
-	env := suite.NewEnv(t)                               // cubbyd inherits the score
+	// Restored below once cubbyd runs, and here should NewEnv fail.
+	t.Cleanup(func() { _ = os.WriteFile(path, old, 0) })
+	env := suite.NewEnv(t) // cubbyd inherits the score
 	if err := os.WriteFile(path, old, 0); err != nil {
 		t.Fatalf("restore oom_score_adj %q: %v", old, err)
 	}
