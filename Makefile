@@ -3,9 +3,15 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-BIN := bin
+BIN ?= bin
 
-.PHONY: all build deps test race run lint clean bench critest churn
+# The version stamped into the binaries (`cubbyd --version`, the CRI Version
+# RPC): git describe, or "dev" outside a git checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X cubby/cmd/internal/buildinfo.version=$(VERSION) -X cubby/cmd/internal/buildinfo.commit=$(COMMIT)
+
+.PHONY: all build deps test race run lint clean bench critest churn install uninstall
 
 all: build
 
@@ -13,8 +19,50 @@ all: build
 # cubby-pod is built without cgo: a static binary starts faster (it is
 # re-executed for every container start and every exec) and maps less.
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/cubby-pod
+
+## install: install the binaries into $(DESTDIR)$(PREFIX)/bin, the systemd
+## unit into $(DESTDIR)/lib/systemd/system, a commented default config into
+## $(DESTDIR)/etc/cubby/config.toml (an existing one is kept) with an empty
+## config.d/ for drop-ins, and the crictl.yaml example into
+## $(DESTDIR)$(PREFIX)/share/doc/cubby. Builds first when needed.
+## uninstall: remove them again; a config.toml the operator changed stays.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+UNITDIR = $(DESTDIR)/lib/systemd/system
+CONFDIR = $(DESTDIR)/etc/cubby
+DOCDIR = $(DESTDIR)$(PREFIX)/share/doc/cubby
+BINARIES = cubbyd cubby-pod cubby
+# The installed config: cubbyd's defaults with every setting commented out,
+# so it documents them without pinning them. $(1) is the cubbyd to ask.
+commented_config = { echo '\# cubbyd configuration. Every setting below is commented out and shows its'; \
+	echo '\# default; drop-in files in config.d/ (*.toml, applied in lexical order) go on top.'; \
+	echo; $(1) --print-default-config | sed -e '/^[^\#]/s/^/\# /'; }
+
+install: build
+	install -d $(BINDIR) $(UNITDIR) $(CONFDIR)/config.d $(DOCDIR)
+	install -m 0755 $(addprefix $(BIN)/,$(BINARIES)) $(BINDIR)/
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/cubby.service > $(UNITDIR)/cubby.service
+	chmod 0644 $(UNITDIR)/cubby.service
+	install -m 0644 contrib/crictl.yaml $(DOCDIR)/crictl.yaml
+	@if [ -e $(CONFDIR)/config.toml ]; then \
+		echo "keeping the existing $(CONFDIR)/config.toml"; \
+	else \
+		$(call commented_config,$(BIN)/cubbyd) > $(CONFDIR)/config.toml.tmp && \
+		chmod 0644 $(CONFDIR)/config.toml.tmp && mv $(CONFDIR)/config.toml.tmp $(CONFDIR)/config.toml; \
+	fi
+
+uninstall:
+	@if [ -x $(BINDIR)/cubbyd ] && $(call commented_config,$(BINDIR)/cubbyd) | cmp -s - $(CONFDIR)/config.toml; then \
+		rm -f $(CONFDIR)/config.toml; \
+	elif [ -e $(CONFDIR)/config.toml ]; then \
+		echo "keeping $(CONFDIR)/config.toml: it differs from the installed default"; \
+	fi
+	-rmdir $(CONFDIR)/config.d $(CONFDIR) 2>/dev/null
+	rm -f $(addprefix $(BINDIR)/,$(BINARIES)) $(UNITDIR)/cubby.service $(DOCDIR)/crictl.yaml
+	-rmdir $(DOCDIR) 2>/dev/null
 
 ## deps: install the Debian packages the runtime and the tests need
 deps:

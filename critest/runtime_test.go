@@ -1,6 +1,8 @@
 package critest
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -28,6 +30,31 @@ func TestVersion(t *testing.T) {
 		t.Errorf("Version: runtime_api_version = %q, want v1", got)
 	}
 	t.Logf("runtime %s %s, CRI %s", v.GetRuntimeName(), v.GetRuntimeVersion(), v.GetRuntimeApiVersion())
+}
+
+// TestVersionMatchesCubbydBinary checks that the CRI Version RPC reports the
+// same runtime version as `cubbyd --version` of the binary serving it.
+func TestVersionMatchesCubbydBinary(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("needs the cubbyd binary the suite starts; the runtime is external")
+	}
+	env := suite.NewEnv(t)
+	v, err := env.RuntimeService().Version(framework.Context(t), &runtimeapi.VersionRequest{})
+	if err != nil {
+		t.Fatalf("Version: %v", err)
+	}
+	out, err := exec.Command(suite.Cubbyd(t), "--version").Output()
+	if err != nil {
+		t.Fatalf("cubbyd --version: %v", err)
+	}
+	// "cubbyd <version> (commit <hash>, go1.x)"
+	fields := strings.Fields(string(out))
+	if len(fields) < 5 || fields[0] != "cubbyd" || fields[2] != "(commit" || !strings.HasPrefix(fields[4], "go") {
+		t.Fatalf("cubbyd --version = %q, want \"cubbyd VERSION (commit HASH, goX)\"", out)
+	}
+	if got := v.GetRuntimeVersion(); got != fields[1] {
+		t.Errorf("Version: runtime_version = %q, cubbyd --version says %q", got, fields[1])
+	}
 }
 
 func TestStatus(t *testing.T) {

@@ -16,6 +16,7 @@ packages=(
 	libseccomp-dev              # cubbyd compiles seccomp profiles with libseccomp (cgo)
 	pkg-config                  # finds libseccomp for cgo
 	gcc                         # cgo
+	systemd                     # systemd-analyze verify checks contrib/cubby.service (no running systemd needed)
 )
 
 missing=()

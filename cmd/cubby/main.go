@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,12 +15,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"cubby/cmd/internal/buildinfo"
 )
 
 const usage = `usage: cubby [--endpoint unix:///run/cubby/cubby.sock] COMMAND
 
 commands:
-  version        runtime name and versions
+  version        client and runtime versions (--client: the client's only)
   pull IMAGE     pull an image
   images         list images
   import FILE    load a docker save or OCI layout archive (via cubbyd's admin socket)
@@ -45,6 +48,10 @@ func main() {
 func run(endpoint string, timeout time.Duration, args []string) error {
 	// Commands with their own flags and files.
 	switch args[0] {
+	case "version":
+		if len(args) > 1 && args[1] == "--client" {
+			return printClientVersion(os.Stdout)
+		}
 	case "import":
 		return cmdImport(args[1:])
 	case "bench":
@@ -68,10 +75,15 @@ func run(endpoint string, timeout time.Duration, args []string) error {
 
 	switch args[0] {
 	case "version":
+		if len(args) > 1 {
+			return fmt.Errorf("version takes no arguments but --client")
+		}
 		v, err := rt.Version(ctx, &runtimeapi.VersionRequest{})
 		if err != nil {
 			return err
 		}
+		info := buildinfo.Get()
+		fmt.Fprintf(w, "ClientVersion:\t%s\nClientCommit:\t%s\nClientGoVersion:\t%s\n", info.Version, info.Commit, info.GoVersion)
 		fmt.Fprintf(w, "RuntimeName:\t%s\nRuntimeVersion:\t%s\nRuntimeApiVersion:\t%s\n", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion)
 	case "pull":
 		if len(args) != 2 {
@@ -120,4 +132,10 @@ func run(endpoint string, timeout time.Duration, args []string) error {
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
 	return nil
+}
+
+// printClientVersion prints this binary's build without contacting cubbyd.
+func printClientVersion(w io.Writer) error {
+	_, err := fmt.Fprintln(w, "cubby", buildinfo.Get())
+	return err
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"cubby/cri/server"
 	"cubby/rootfs"
@@ -22,11 +19,20 @@ type config struct {
 	// CgroupParent is the parent cgroup of pods that name none.
 	CgroupParent string `toml:"cgroup_parent"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel   string           `toml:"log_level"`
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text (slog's key=value lines) or json.
+	LogFormat  string           `toml:"log_format"`
 	Image      imageConfig      `toml:"image"`
 	CNI        cniConfig        `toml:"cni"`
 	Streaming  streamingConfig  `toml:"streaming"`
 	Containers containersConfig `toml:"containers"`
+	Metrics    metricsConfig    `toml:"metrics"`
+}
+
+type metricsConfig struct {
+	// Address is the host:port of the Prometheus /metrics and the /healthz
+	// endpoint ("127.0.0.1:9090"); empty turns both off.
+	Address string `toml:"address"`
 }
 
 // containersConfig bounds what containers may use and what they get when
@@ -101,6 +107,7 @@ func defaultConfig() config {
 		Listen:       "/run/cubby/cubby.sock",
 		CgroupParent: "/cubby",
 		LogLevel:     "info",
+		LogFormat:    "text",
 		Image: imageConfig{
 			InsecureRegistries:     []string{},
 			Platform:               "linux/amd64",
@@ -122,40 +129,17 @@ func defaultConfig() config {
 	}
 }
 
-// loadConfig reads path over the defaults; unknown keys are an error, so a
-// typo does not silently change nothing.
-func loadConfig(path string) (config, error) {
-	cfg := defaultConfig()
-	if path == "" {
-		return cfg, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
-	}
-	md, err := toml.Decode(string(b), &cfg)
-	if err != nil {
-		return cfg, fmt.Errorf("parse config %s: %w", path, err)
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return cfg, fmt.Errorf("config %s: unknown keys %v", path, undecoded)
-	}
-	if err := cfg.Containers.validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// validate refuses values that would bound nothing or name no profile.
-func (c containersConfig) validate() error {
+// problems lists the values that would bound nothing or name no profile.
+func (c containersConfig) problems() []keyProblem {
+	var ps []keyProblem
 	if c.MaxConcurrentExecs < 1 {
-		return fmt.Errorf("containers.max_concurrent_execs is %d: want at least 1", c.MaxConcurrentExecs)
+		ps = append(ps, keyProblem{"containers.max_concurrent_execs", fmt.Sprintf("%d: want at least 1", c.MaxConcurrentExecs)})
 	}
 	if c.PidsLimit < 0 {
-		return fmt.Errorf("containers.pids_limit is %d: want 0 (none) or a limit", c.PidsLimit)
+		ps = append(ps, keyProblem{"containers.pids_limit", fmt.Sprintf("%d: want 0 (none) or a limit", c.PidsLimit)})
 	}
 	if err := server.ValidateSeccompProfilePath(c.UnsetSeccompProfile); err != nil {
-		return fmt.Errorf("containers.unset_seccomp_profile: %w", err)
+		ps = append(ps, keyProblem{"containers.unset_seccomp_profile", err.Error()})
 	}
-	return nil
+	return ps
 }

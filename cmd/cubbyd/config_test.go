@@ -31,7 +31,7 @@ func TestContainersConfig(t *testing.T) {
 		if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := loadConfig(path)
+		_, err := loadConfigSet(path, true, nil)
 		switch {
 		case tc.bad == "" && err != nil:
 			t.Errorf("%q: %v", tc.toml, err)

@@ -13,14 +13,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"cubby/cgroupmgr"
+	"cubby/cmd/internal/buildinfo"
 	"cubby/cri/imageimport"
 	"cubby/cri/server"
 	"cubby/cri/store"
@@ -28,9 +31,6 @@ import (
 	"cubby/rootfs"
 	"cubby/sandbox"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 func main() {
 	if err := run(); err != nil {
@@ -41,30 +41,53 @@ func main() {
 
 func run() error {
 	var (
-		configPath  = flag.String("config", "", "TOML config file")
+		configPath  = flag.String("config", defaultConfigPath, "TOML config file; drop-ins in config.d/*.toml next to it apply on top, in lexical order")
 		listen      = flag.String("listen", "", "CRI unix socket (overrides config)")
 		root        = flag.String("root", "", "persistent state directory (overrides config)")
 		state       = flag.String("state", "", "runtime state directory (overrides config)")
-		printConfig = flag.Bool("print-default-config", false, "print the default config and exit")
+		printDef    = flag.Bool("print-default-config", false, "print the default config and exit")
+		printConfig = flag.Bool("print-config", false, "print the merged config, each setting with the file that set it, and exit")
+		configCheck = flag.Bool("config-check", false, "validate the config files and exit; every error names its file, line and key")
+		showVersion = flag.Bool("version", false, "print the version, git commit and Go version and exit")
 	)
 	flag.Parse()
-	if *printConfig {
+	if *showVersion {
+		_, err := fmt.Println("cubbyd", buildinfo.Get())
+		return err
+	}
+	if *printDef {
 		if err := toml.NewEncoder(os.Stdout).Encode(defaultConfig()); err != nil {
 			return err
 		}
 		_, err := fmt.Print(registryExample)
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	cs, err := loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	switch {
+	case *configCheck && err == nil:
+		_, err = fmt.Printf("configuration OK: defaults, %s\n", strings.Join(append(cs.files, "flags"), ", "))
+		return err
+	case *printConfig && err == nil:
+		return cs.print(os.Stdout)
+	case err != nil:
+		return err
+	}
+	cfg := cs.cfg
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
+	sd, err := notifierFromEnv()
 	if err != nil {
 		return err
 	}
-	for flagVal, field := range map[string]*string{*listen: &cfg.Listen, *root: &cfg.Root, *state: &cfg.State} {
-		if flagVal != "" {
-			*field = flagVal
+
+	// The metrics listener opens first: a bad address fails start-up
+	// before anything is made.
+	var metricsLn net.Listener
+	if cfg.Metrics.Address != "" {
+		if metricsLn, err = listenMetrics(cfg.Metrics.Address); err != nil {
+			return err
 		}
+		defer metricsLn.Close()
 	}
-	log := newLogger(cfg.LogLevel)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -72,16 +95,20 @@ func run() error {
 		return err
 	}
 	adoptOrphans(ctx, log)
-	d, err := newDaemon(cfg, log)
+	d, err := newDaemon(cfg, log, sd)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	return d.serve(ctx)
+	return d.serve(ctx, metricsLn)
 }
 
-// shutdownGrace is how long SIGTERM waits for in-flight CRI calls.
-const shutdownGrace = 10 * time.Second
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
 
 // registryExample shows the per-registry keys, which have no default.
 const registryExample = `
@@ -91,14 +118,6 @@ const registryExample = `
 #   skip_upstream = true                 # never contact registry.k8s.io itself
 `
 
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
-
 // daemon is cubbyd wired together.
 type daemon struct {
 	cfg    config
@@ -107,10 +126,14 @@ type daemon struct {
 	images *rootfs.Store
 	rt     *sandbox.Runtime
 	srv    *server.Server
+	sd     *notifier // systemd's notify socket, when run by a Type=notify unit
+	// metricsReg and metrics are nil when [metrics] address is empty.
+	metricsReg *prometheus.Registry
+	metrics    *server.Metrics
 }
 
-func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log}
+func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, log: log, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -172,9 +195,17 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.rt = rt
+	if cfg.Metrics.Address != "" {
+		if d.metricsReg, err = newMetricsRegistry(); err != nil {
+			return nil, err
+		}
+		if d.metrics, err = server.NewMetrics(d.metricsReg); err != nil {
+			return nil, fmt.Errorf("register CRI metrics: %w", err)
+		}
+	}
 	d.srv, err = server.New(server.Config{
 		DefaultCgroupParent: cfg.CgroupParent,
-		Version:             version,
+		Version:             buildinfo.Get().Version,
 		Fault:               fault,
 		MaxConcurrentExecs:  cfg.Containers.MaxConcurrentExecs,
 		PidsLimit:           cfg.Containers.PidsLimit,
@@ -189,6 +220,11 @@ func newDaemon(cfg config, log *slog.Logger) (d *daemon, err error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if d.metricsReg != nil {
+		if err := d.metricsReg.Register(d.srv.StateCollector()); err != nil {
+			return nil, fmt.Errorf("register state metrics: %w", err)
+		}
 	}
 	addr, err := d.srv.StartStreaming(cfg.Streaming.Address)
 	if err != nil {
@@ -211,13 +247,14 @@ func siblingBinary(name string) (string, error) {
 	return path, nil
 }
 
-// serve serves CRI on the unix socket until ctx ends.
-func (d *daemon) serve(ctx context.Context) error {
+// serve serves CRI on the unix socket until ctx ends, and /metrics and
+// /healthz on metricsLn when it is not nil.
+func (d *daemon) serve(ctx context.Context, metricsLn net.Listener) error {
 	ln, err := listenUnix(d.cfg.Listen)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log)), grpc.StreamInterceptor(server.StreamInterceptor(d.log)), grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
+	g := grpc.NewServer(grpc.UnaryInterceptor(server.UnaryInterceptor(d.log, d.metrics)), grpc.StreamInterceptor(server.StreamInterceptor(d.log, d.metrics)), grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
 	runtimeapi.RegisterRuntimeServiceServer(g, d.srv)
 	runtimeapi.RegisterImageServiceServer(g, d.srv)
 	adminPath := filepath.Join(d.cfg.State, "admin.sock")
@@ -229,26 +266,20 @@ func (d *daemon) serve(ctx context.Context) error {
 	admin := &http.Server{Handler: imageimport.Handler(d.images, d.log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = admin.Serve(adminLn) }()
 	defer admin.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- g.Serve(ln) }()
-	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", version)
-	select {
-	case <-ctx.Done():
-		d.log.Info("shutting down")
-		// In-flight calls get a grace period; a long pull must not hold
-		// up a restart.
-		stopped := make(chan struct{})
-		go func() { g.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(shutdownGrace):
-			d.log.Warn("calls still running after the grace period; stopping them", "grace", shutdownGrace)
-			g.Stop()
-		}
-		return nil
-	case err := <-errc:
+	h, err := newHealth(d.db, d.cfg.Listen)
+	if err != nil {
+		ln.Close()
 		return err
 	}
+	defer h.close()
+	if metricsLn != nil {
+		ms := &http.Server{Handler: metricsHandler(d.metricsReg, d.log, h.check), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(metricsLn) }()
+		defer ms.Close()
+		d.log.Info("metrics and health listening", "address", metricsLn.Addr().String())
+	}
+	d.log.Info("cubbyd serving CRI", "socket", d.cfg.Listen, "version", buildinfo.Get())
+	return serveCRI(ctx, d.log, g, ln, d.sd, h.check)
 }
 
 // listenUnix listens on path (mode 0660), replacing a stale socket.

@@ -3,7 +3,8 @@
 // an OCI spec and our domain types, and calling the layers below (sandbox,
 // rootfs, netcni, cgroupmgr). Errors are mapped to gRPC codes in exactly one
 // place, the interceptor in instrument.go; handlers return wrapped sentinel
-// errors.
+// errors. The same interceptor records each call's Prometheus metrics
+// (metrics.go); StateCollector counts pods and containers by state.
 //
 // Every pod and container has an in-memory object whose status is guarded by
 // its own lock, changed only through update (which persists the record in

@@ -11,10 +11,14 @@ import (
 )
 
 // UnaryInterceptor is the one wrapper around every CRI call: it recovers
-// panics into errors, maps errors to gRPC codes and logs each call.
-func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+// panics into errors, maps errors to gRPC codes, logs each call and records
+// it in m (which may be nil).
+func UnaryInterceptor(log *slog.Logger, m *Metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
+		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+		// Deferred first, so it runs last: it sees a recovered panic's error.
+		defer func() { m.observe(method, time.Since(start), true, resp, err) }()
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("panic in CRI call", "method", info.FullMethod, "panic", r)
@@ -23,7 +27,6 @@ func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		}()
 		resp, err = handler(ctx, req)
 		err = toStatus(err)
-		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
 		if err != nil {
 			log.Info("CRI call failed", "method", method, "duration", time.Since(start), "error", err)
 		} else if !quiet[method] {

@@ -9,12 +9,13 @@ import (
 )
 
 // StreamInterceptor is UnaryInterceptor for server-streaming CRI calls:
-// it recovers panics into errors, maps errors to gRPC codes and logs each
-// call that fails.
-func StreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
+// it recovers panics into errors, maps errors to gRPC codes, logs each
+// call that fails and counts it in m (which may be nil).
+func StreamInterceptor(log *slog.Logger, m *Metrics) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		start := time.Now()
 		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+		defer func() { m.observe(method, time.Since(start), false, nil, err) }()
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("panic in CRI call", "method", info.FullMethod, "panic", r)

@@ -79,10 +79,7 @@ func (s *Server) containerSpec(in specInput) (*specs.Spec, error) {
 	if s.cfg.PidsLimit > 0 {
 		spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &s.cfg.PidsLimit}
 	}
-	if adj := cfg.GetLinux().GetResources().GetOomScoreAdj(); adj != 0 {
-		v := int(adj)
-		spec.Process.OOMScoreAdj = &v
-	}
+	spec.Process.OOMScoreAdj = oomScoreAdj(cfg.GetLinux().GetResources())
 	spec.Annotations = cfg.GetAnnotations()
 	applyStdio(spec, cfg)
 	return spec, nil
@@ -239,4 +236,13 @@ func addDevices(spec *specs.Spec, devices []*runtimeapi.Device) error {
 	}
 	spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, rules...)
 	return nil
+}
+
+// oomScoreAdj is the container's oom_score_adj, always set: 0 when the
+// config names none. Left unset, the container would inherit cubbyd's own
+// score (-999 under the systemd unit) through the keeper and pod init and be
+// the last process the OOM killer picks.
+func oomScoreAdj(res *runtimeapi.LinuxContainerResources) *int {
+	v := int(res.GetOomScoreAdj())
+	return &v
 }

@@ -177,3 +177,12 @@ func TestValidatePodIdentity(t *testing.T) {
 		}
 	}
 }
+
+func TestOOMScoreAdjAlwaysSet(t *testing.T) {
+	for _, res := range []*runtimeapi.LinuxContainerResources{nil, {}, {OomScoreAdj: 1000}, {OomScoreAdj: -997}} {
+		got := oomScoreAdj(res)
+		if got == nil || *got != int(res.GetOomScoreAdj()) {
+			t.Errorf("oomScoreAdj(%v) = %v, want %d", res, got, res.GetOomScoreAdj())
+		}
+	}
+}

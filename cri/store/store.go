@@ -49,6 +49,20 @@ func Open(path string) (*DB, error) {
 	return &DB{db: db}, nil
 }
 
+// Ping answers when the database serves a read: the health check's probe.
+func (d *DB) Ping() error {
+	err := d.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(podsBucket) == nil {
+			return errors.New("pods bucket missing")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read metadata: %w", err)
+	}
+	return nil
+}
+
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 

@@ -14,13 +14,14 @@ import (
 // DaemonConfig is the subset of cubbyd's TOML config that the suite sets for
 // a private daemon; everything else keeps cubbyd's defaults.
 type DaemonConfig struct {
-	Root         string      `toml:"root"`
-	State        string      `toml:"state"`
-	Listen       string      `toml:"listen"`
-	CgroupParent string      `toml:"cgroup_parent"`
-	LogLevel     string      `toml:"log_level,omitempty"`
-	Image        ImageConfig `toml:"image"`
-	CNI          CNIConfig   `toml:"cni"`
+	Root         string        `toml:"root"`
+	State        string        `toml:"state"`
+	Listen       string        `toml:"listen"`
+	CgroupParent string        `toml:"cgroup_parent"`
+	LogLevel     string        `toml:"log_level,omitempty"`
+	Image        ImageConfig   `toml:"image"`
+	CNI          CNIConfig     `toml:"cni"`
+	Metrics      MetricsConfig `toml:"metrics,omitempty"`
 	// Containers is the [containers] table; nil leaves cubbyd's defaults
 	// (and writes no table).
 	Containers *ContainersConfig `toml:"containers,omitempty"`
@@ -33,6 +34,17 @@ type DaemonConfig struct {
 // private daemon's environment (e.g. CUBBY_TEST_FAULT).
 func WithEnv(kv ...string) func(*DaemonConfig) {
 	return func(c *DaemonConfig) { c.Env = append(c.Env, kv...) }
+}
+
+// WithMetrics is a NewEnv option that serves the private daemon's /metrics
+// and /healthz on addr ("127.0.0.1:0": a free port; MetricsAddress finds it).
+func WithMetrics(addr string) func(*DaemonConfig) {
+	return func(c *DaemonConfig) { c.Metrics.Address = addr }
+}
+
+// MetricsConfig is the [metrics] table.
+type MetricsConfig struct {
+	Address string `toml:"address,omitempty"`
 }
 
 // ImageConfig is the [image] table.

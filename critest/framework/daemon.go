@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -151,4 +152,25 @@ func (d *Daemon) Pid() int {
 		return 0
 	}
 	return d.cmd.Process.Pid
+}
+
+// MetricsAddress returns the host:port the daemon serves /metrics on, read
+// from its log (the address it logs once listening, the free port a ":0"
+// address picked); "" when it logs none.
+func (d *Daemon) MetricsAddress() (string, error) {
+	b, err := os.ReadFile(d.LogPath)
+	if err != nil {
+		return "", fmt.Errorf("read cubbyd log: %w", err)
+	}
+	addr := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `msg="metrics and health listening"`) {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, " address=")
+		if ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	return addr, nil // the last start's
 }
