@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/sealedexe"
 )
 
 // TestExecJoinsContainer starts a container, then execs into it as another
@@ -43,6 +45,11 @@ func TestExecJoinsContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin, err := sealedexe.Seal("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
 
 	exec := func(user specs.User, cwd string, args ...string) (string, error) {
 		es := testSpec(root, args...)
@@ -58,7 +65,7 @@ func TestExecJoinsContainer(t *testing.T) {
 			Spec:     es,
 			PID:      open("pid"),
 			Join:     []Namespace{{Type: specs.MountNamespace, File: open("mnt")}},
-			InitPath: "/proc/self/exe",
+			Binary:   bin,
 			InitArgs: []string{os.Args[0], ExecArg},
 			Stdout:   w,
 			Stderr:   w,

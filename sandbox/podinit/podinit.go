@@ -15,6 +15,7 @@ import (
 
 	"cubby/sandbox/containerinit"
 	"cubby/sandbox/control"
+	"cubby/sandbox/sealedexe"
 )
 
 // Config is what cubbyd tells a new pod init on its command line.
@@ -62,6 +63,10 @@ func Run(cfg Config) error {
 }
 
 func run(cfg Config, signalReady func() error) error {
+	bin, err := sealedBinary()
+	if err != nil {
+		return err
+	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
@@ -102,6 +107,7 @@ func run(cfg Config, signalReady func() error) error {
 	}
 	s := &server{
 		dir:        cfg.Dir,
+		bin:        bin,
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
 		execs:      map[int]*execProc{},
@@ -136,6 +142,7 @@ func run(cfg Config, signalReady func() error) error {
 // server is the pod init's state: its containers, by id and by pid.
 type server struct {
 	dir string
+	bin *sealedexe.Dir // what the init and exec stages run
 
 	mu         sync.Mutex
 	containers map[string]*container
