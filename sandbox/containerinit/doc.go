@@ -2,8 +2,9 @@
 // process that becomes a container.
 //
 // Two halves live here. [Start] runs in the parent, cubby-pod (the per-pod
-// init, inside the pod's net/ipc/uts/pid namespaces): it re-executes its own
-// binary with CLONE_NEWNS|CLONE_NEWPID, places the child in its cgroups,
+// init, inside the pod's net/ipc/uts/pid namespaces): it re-executes the
+// sealed copy of its binary (sealedexe) with CLONE_NEWNS|CLONE_NEWPID,
+// places the child in its cgroups,
 // hands it the OCI runtime spec over a socketpair and waits until the child
 // has either execve'd the user command or reported why it could not.
 //
@@ -17,11 +18,19 @@
 // to the parent.
 //
 // [Exec] and [ExecMain] are the same pair for a process started in a
-// running container: the child is forked from a thread that joined the
-// container's pid namespace, enters its mount (and other) namespaces
-// itself, and then takes the very process steps of the init stage
-// (processSteps: rlimits, no_new_privs, cwd, fds, capabilities, user,
-// seccomp, execve).
+// running container: the child is forked from a thread that first joined
+// every namespace of the container (the mount namespace before the pid
+// namespace), so it is born with the container's root and no host
+// descriptor or working directory, runs the sealed binary by its relative
+// name from the sealed directory, and then takes the very process steps
+// of the init stage (processSteps: rlimits, no_new_privs, cwd, fds,
+// capabilities, user, seccomp, execve).
+//
+// Not yet so for the init stage of a container that shares the pod's pid
+// namespace (or targets another container's): it is visible to the other
+// containers there from its fork until its pivot_root with a copy of the
+// host's mount table as its root (its exe and working directory are the
+// sealed copy's).
 //
 // The package is linked into cubby-pod, whose memory is the per-pod overhead
 // of the runtime, so it depends only on the standard library, x/sys/unix,
