@@ -8,6 +8,7 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -108,7 +109,13 @@ func Exec(opts ExecOptions) (pid int, err error) {
 			Ctty:    0,
 		},
 	}
-	proc, err := forkInto(opts.Join, opts.PID, opts.Binary, initArgs, attr, opts.Forked)
+	bounding, err := stageBounding(opts.Spec)
+	if err != nil {
+		closeStdio()
+		childSock.Close()
+		return 0, fmt.Errorf("exec in container %q: %w", opts.ID, err)
+	}
+	proc, err := forkInto(opts.Join, opts.PID, bounding, opts.Binary, initArgs, attr, opts.Forked)
 	closeStdio()
 	childSock.Close()
 	if err != nil {
@@ -144,17 +151,19 @@ func runExecParent(p *syncPipe, pid int, spec *specs.Spec, filter *SeccompFilter
 // whatever appears in it). The order is runc's: the mount namespace before
 // the pid namespace.
 //
-// The thread unshares its filesystem context (setns of a mount namespace
-// needs one of its own in a multi-threaded process), joins net, ipc, uts
-// and cgroup, then the mount namespace (which sets its root and working
-// directory to the container's root), then the pid namespace (which only
-// changes where its children are born). It then enters the sealed binary's
+// The thread narrows its capability bounding set to what the stage needs
+// (stageBounding; the child inherits it across its execve), unshares its
+// filesystem context (setns of a mount namespace needs one of its own in a
+// multi-threaded process), joins net, ipc, uts and cgroup, then the mount
+// namespace (which sets its root and working directory to the container's
+// root), then the pid namespace (which only changes where its children are
+// born). It then enters the sealed binary's
 // directory by its fd and execve's the binary by its relative name: no
 // path is resolved in the container's mount namespace, where a /proc or
 // anything else is the container's to forge. The thread is never given
 // back to the Go scheduler (the goroutine ends locked, so the runtime
 // retires the thread).
-func forkInto(join []Namespace, pidNS *os.File, bin *sealedexe.Dir, args []string, attr *os.ProcAttr, forked func(int)) (*os.Process, error) {
+func forkInto(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *os.ProcAttr, forked func(int)) (*os.Process, error) {
 	type result struct {
 		proc *os.Process
 		err  error
@@ -162,6 +171,12 @@ func forkInto(join []Namespace, pidNS *os.File, bin *sealedexe.Dir, args []strin
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked, see above
+		// Before the namespaces: it reads /proc, which must be the
+		// host's.
+		if err := dropBounding(bounding); err != nil {
+			ch <- result{err: err}
+			return
+		}
 		if err := enterNamespaces(join, pidNS); err != nil {
 			ch <- result{err: err}
 			return
@@ -178,6 +193,34 @@ func forkInto(join []Namespace, pidNS *os.File, bin *sealedexe.Dir, args []strin
 	}()
 	r := <-ch
 	return r.proc, r.err
+}
+
+// stageExtraCaps are the capabilities the exec stage's process steps use
+// beyond the container's own: the user switch, capset and the bounding
+// set, raised rlimits and a lower oom score, the working directory
+// whatever its permissions. The steps drop them again (dropBounding).
+var stageExtraCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_RESOURCE", "CAP_DAC_OVERRIDE"}
+
+// stageBounding is the exec stage's bounding set, and with it every
+// capability it can hold: the container's bounding set, stageExtraCaps,
+// and CAP_SYS_ADMIN when it installs a seccomp filter without
+// no_new_privs. A stage reached by ptrace (the kernel lets a tracer with
+// CAP_SYS_PTRACE in the same user namespace in, dumpable or not) gives
+// no more than that, not the pod init's full set.
+func stageBounding(spec *specs.Spec) (capSets, error) {
+	var names []string
+	if c := spec.Process.Capabilities; c != nil {
+		names = append(names, c.Bounding...)
+	}
+	names = append(names, stageExtraCaps...)
+	if spec.Linux != nil && spec.Linux.Seccomp != nil && !spec.Process.NoNewPrivileges {
+		names = append(names, "CAP_SYS_ADMIN")
+	}
+	caps, err := parseCaps(names)
+	if err != nil {
+		return nil, err
+	}
+	return capSets{capability.BOUNDING: caps}, nil
 }
 
 // nsCloneFlag maps a namespace type to its setns flag.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,6 +56,12 @@ func TestExecJoinsContainer(t *testing.T) {
 		es := testSpec(root, args...)
 		es.Process.User = user
 		es.Process.Cwd = cwd
+		initArgs := []string{os.Args[0], ExecArg}
+		if args[0] == "stage-status" {
+			initArgs = []string{os.Args[0], "stage-status"}
+			es.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}
+			es.Process.NoNewPrivileges = true
+		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +73,7 @@ func TestExecJoinsContainer(t *testing.T) {
 			PID:      open("pid"),
 			Join:     []Namespace{{Type: specs.MountNamespace, File: open("mnt")}},
 			Binary:   bin,
-			InitArgs: []string{os.Args[0], ExecArg},
+			InitArgs: initArgs,
 			Stdout:   w,
 			Stderr:   w,
 		})
@@ -87,6 +94,22 @@ func TestExecJoinsContainer(t *testing.T) {
 	want := "sleep 1000 \n1000\n1000 5\n/tmp\n" + mntLink + "\n"
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("exec saw\n%q\nwant prefix\n%q", out, want)
+	}
+
+	// The stage is born with a narrow bounding set (as far as this
+	// process's own allows), in the sealed binary's directory.
+	out, _ = exec(specs.User{}, "/", "stage-status")
+	wantBnd := uint64(1)<<unix.CAP_KILL | 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_SETPCAP | 1<<unix.CAP_SYS_RESOURCE | 1<<unix.CAP_DAC_OVERRIDE
+	wantBnd &= ownBounding(t)
+	if !strings.Contains(out, fmt.Sprintf("CapBnd:\t%016x\n", wantBnd)) {
+		t.Errorf("exec stage status lacks CapBnd %016x:\n%s", wantBnd, out)
+	}
+	var dir unix.Stat_t
+	if err := unix.Fstat(bin.Fd(), &dir); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Cwd:\t%d:%d\n", dir.Dev, dir.Ino); !strings.Contains(out, want) {
+		t.Errorf("exec stage status lacks %q (its working directory is not the sealed binary's):\n%s", want, out)
 	}
 
 	_, err = exec(specs.User{}, "/", "no-such-command")
@@ -187,4 +210,24 @@ func TestStartTerminal(t *testing.T) {
 			t.Errorf("terminal output %q lacks %q", out, want)
 		}
 	}
+}
+
+// ownBounding is this process's capability bounding set.
+func ownBounding(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:\t"); ok {
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no CapBnd in /proc/self/status")
+	return 0
 }
