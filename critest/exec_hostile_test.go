@@ -100,18 +100,21 @@ func hostMarker(t *testing.T) string {
 	return name
 }
 
-// startProbe runs `procprobe watch marker` as a container with
-// CAP_SYS_PTRACE in a new pod and waits until it watches. It returns the
+// startProbe runs `procprobe watch marker ignore...` as a container with
+// CAP_SYS_PTRACE in a new pod, both in pid mode pid, and waits until it
+// watches. It returns the
 // container's id and its log path.
-func startProbe(t *testing.T, env *framework.Env, marker string) (id, logPath string) {
+func startProbe(t *testing.T, env *framework.Env, marker string, pid runtimeapi.NamespaceMode, ignore ...string) (id, logPath string) {
 	t.Helper()
 	reg := suite.Image(t)
 	ref := pushProbeImage(t, reg)
 	pullImage(t, env, ref)
 	logDir := t.TempDir()
 	pod := podConfig("probe", logDir)
+	pod.Linux.SecurityContext.NamespaceOptions.Pid = pid
 	podID := runPod(t, env, pod)
-	cfg := containerConfig("probe", ref, "probe.log", "/procprobe", "watch", marker)
+	cfg := containerConfig("probe", ref, "probe.log", append([]string{"/procprobe", "watch", marker}, ignore...)...)
+	cfg.Linux.SecurityContext.NamespaceOptions.Pid = pid
 	cfg.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"SYS_PTRACE"}}
 	id = createContainer(t, env, podID, pod, cfg)
 	startContainer(t, env, id)
@@ -187,8 +190,26 @@ func hostRuntimeBinaries(t *testing.T) map[string]string {
 func TestHostileExecStageRace(t *testing.T) {
 	env := suite.NewEnv(t)
 	marker := hostMarker(t)
-	id, logPath := startProbe(t, env, marker)
-	for i := range 200 {
+	id, logPath := startProbe(t, env, marker, runtimeapi.NamespaceMode_CONTAINER)
+	raceExecs(t, env, id, logPath, 200)
+}
+
+// TestHostileExecStageRaceSharedPid is TestHostileExecStageRace in a pod
+// that shares its pid namespace, where the exec stage is visible to every
+// container of the pod. The pod's PID 1 (a pause process, or the
+// runtime's pod init) is left alone here: it is not an exec.
+func TestHostileExecStageRaceSharedPid(t *testing.T) {
+	env := suite.NewEnv(t)
+	marker := hostMarker(t)
+	id, logPath := startProbe(t, env, marker, runtimeapi.NamespaceMode_POD, "1")
+	raceExecs(t, env, id, logPath, 100)
+}
+
+// raceExecs execs n times into the probe container, stops it and checks
+// its report.
+func raceExecs(t *testing.T, env *framework.Env, id, logPath string, n int) {
+	t.Helper()
+	for i := range n {
 		if resp := execSync(t, env, id, 10, "/procprobe", "true"); resp.GetExitCode() != 0 {
 			t.Fatalf("exec %d: exit code %d: %s", i, resp.GetExitCode(), resp.GetStderr())
 		}
@@ -209,7 +230,7 @@ func TestHostileExecStageRace(t *testing.T) {
 func TestHostileReexecRuntimeBinary(t *testing.T) {
 	env := suite.NewEnv(t)
 	marker := hostMarker(t)
-	id, logPath := startProbe(t, env, marker)
+	id, logPath := startProbe(t, env, marker, runtimeapi.NamespaceMode_CONTAINER)
 	for range 20 {
 		// The runtime's binary run with a script path for arguments
 		// fails; what matters is what the container could open meanwhile.

@@ -3,7 +3,8 @@
 // for every process that appears in the container's pid namespace, the
 // way an attacker with CAP_SYS_PTRACE would during an exec.
 //
-//	procprobe watch MARKER   busy loop over /proc until /tmp/stop exists
+//	procprobe watch MARKER [PID...]  busy loop over /proc until /tmp/stop
+//	                         exists, leaving the given pids alone
 //	procprobe true           exit 0 (what the test execs)
 //	procprobe stop           create /tmp/stop
 //	procprobe cwd MARKER     look for MARKER from the working directory up
@@ -66,7 +67,7 @@ func main() {
 			time.Sleep(time.Hour)
 		}
 	case "watch":
-		if len(os.Args) != 3 {
+		if len(os.Args) < 3 {
 			os.Exit(2)
 		}
 		// It keeps descriptors of hundreds of processes.
@@ -77,6 +78,11 @@ func main() {
 		}
 		w := &watcher{marker: os.Args[2], seen: map[int]bool{os.Getpid(): true}, exes: map[string]bool{}}
 		w.self = fileID("/proc/self/exe")
+		for _, a := range os.Args[3:] {
+			if pid, err := strconv.Atoi(a); err == nil {
+				w.seen[pid] = true
+			}
+		}
 		w.run()
 	default:
 		os.Exit(2)
