@@ -99,15 +99,19 @@ func Exec(opts ExecOptions) (pid int, err error) {
 		childSock.Close()
 		return 0, fmt.Errorf("exec in container %q: %w", opts.ID, err)
 	}
-	attr := &os.ProcAttr{
+	files := append(stdio, childSock) // childSock becomes syncFd
+	attr := &syscall.ProcAttr{
 		// The stage lives for a millisecond: no collector, one P.
 		Env:   []string{"GOGC=off", "GOMAXPROCS=1"},
-		Files: append(stdio, childSock), // childSock becomes syncFd
+		Files: make([]uintptr, len(files)),
 		Sys: &syscall.SysProcAttr{
 			Setsid:  true,
 			Setctty: opts.Setctty,
 			Ctty:    0,
 		},
+	}
+	for i, f := range files {
+		attr.Files[i] = f.Fd()
 	}
 	bounding, err := stageBounding(opts.Spec)
 	if err != nil {
@@ -115,11 +119,19 @@ func Exec(opts ExecOptions) (pid int, err error) {
 		childSock.Close()
 		return 0, fmt.Errorf("exec in container %q: %w", opts.ID, err)
 	}
-	proc, err := forkInto(opts.Join, opts.PID, bounding, opts.Binary, initArgs, attr, opts.Forked)
+	pid, err = forkInto(opts.Join, opts.PID, bounding, opts.Binary, initArgs, attr)
+	runtime.KeepAlive(files)
 	closeStdio()
 	childSock.Close()
 	if err != nil {
 		return 0, fmt.Errorf("exec in container %q: start exec stage: %w", opts.ID, err)
+	}
+	// The caller has not let its reaper at the child yet (Forked comes
+	// next): the pid is still the child's, and the pidfd that FindProcess
+	// opens (it always succeeds on Linux) is the child's.
+	proc, _ := os.FindProcess(pid)
+	if opts.Forked != nil {
+		opts.Forked(pid)
 	}
 	defer proc.Release()
 
@@ -149,50 +161,106 @@ func runExecParent(p *syncPipe, pid int, spec *specs.Spec, filter *SeccompFilter
 // namespace with the host's root, working directory or descriptors (a
 // container with CAP_SYS_PTRACE opens /proc/<pid>/root, cwd and fd/* of
 // whatever appears in it). The order is runc's: the mount namespace before
-// the pid namespace.
+// the pid namespace. It returns the child's pid.
 //
 // The thread narrows its capability bounding set to what the stage needs
-// (stageBounding; the child inherits it across its execve), unshares its
-// filesystem context (setns of a mount namespace needs one of its own in a
-// multi-threaded process), joins net, ipc, uts and cgroup, then the mount
-// namespace (which sets its root and working directory to the container's
-// root), then the pid namespace (which only changes where its children are
-// born). It then enters the sealed binary's
-// directory by its fd and execve's the binary by its relative name: no
-// path is resolved in the container's mount namespace, where a /proc or
-// anything else is the container's to forge. The thread is never given
-// back to the Go scheduler (the goroutine ends locked, so the runtime
-// retires the thread).
-func forkInto(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *os.ProcAttr, forked func(int)) (*os.Process, error) {
+// (stageBounding; the child inherits it across its execve), takes a
+// descriptor table of its own holding only what the child gets and what
+// the thread itself still uses (isolateFds: between its fork and its
+// execve, a child has every descriptor of its parent's table, close-on-exec
+// or not), unshares its filesystem context (setns of a mount namespace
+// needs one of its own in a multi-threaded process), joins net, ipc, uts
+// and cgroup, then the mount namespace (which sets its root and working
+// directory to the container's root), then the pid namespace (which only
+// changes where its children are born). It then enters the sealed
+// binary's directory by its fd, closes what only it used, and execve's the
+// binary by its relative name: no path is resolved in the container's
+// mount namespace, where a /proc or anything else is the container's to
+// forge.
+//
+// The thread is never given back to the Go scheduler (the goroutine ends
+// locked, so the runtime retires the thread, and its descriptor table with
+// it). It forks with syscall.ForkExec, which makes no pidfd: one made
+// there would be a number in the thread's own table; the caller makes its
+// own with the pid.
+func forkInto(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *syscall.ProcAttr) (int, error) {
 	type result struct {
-		proc *os.Process
-		err  error
+		pid int
+		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked, see above
-		// Before the namespaces: it reads /proc, which must be the
-		// host's.
-		if err := dropBounding(bounding); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		if err := enterNamespaces(join, pidNS); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		if err := unix.Fchdir(bin.Fd()); err != nil {
-			ch <- result{err: fmt.Errorf("enter sealed binary directory: %w", err)}
-			return
-		}
-		proc, err := os.StartProcess(sealedexe.Name, args, attr)
-		if err == nil && forked != nil {
-			forked(proc.Pid)
-		}
-		ch <- result{proc, err}
+		pid, err := forkFromThread(join, pidNS, bounding, bin, args, attr)
+		ch <- result{pid, err}
 	}()
 	r := <-ch
-	return r.proc, r.err
+	return r.pid, r.err
+}
+
+// forkFromThread is forkInto's thread.
+func forkFromThread(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *syscall.ProcAttr) (int, error) {
+	// Before the namespaces: it reads /proc, which must be the host's.
+	if err := dropBounding(bounding); err != nil {
+		return 0, err
+	}
+	used := []int{bin.Fd()}
+	for _, ns := range join {
+		used = append(used, int(ns.File.Fd()))
+	}
+	if pidNS != nil {
+		used = append(used, int(pidNS.Fd()))
+	}
+	keep := append([]int{}, used...)
+	for _, fd := range attr.Files {
+		keep = append(keep, int(fd))
+	}
+	if err := isolateFds(keep); err != nil {
+		return 0, err
+	}
+	if err := enterNamespaces(join, pidNS); err != nil {
+		return 0, err
+	}
+	if err := unix.Fchdir(bin.Fd()); err != nil {
+		return 0, fmt.Errorf("enter sealed binary directory: %w", err)
+	}
+	for _, fd := range used {
+		if !slices.Contains(attr.Files, uintptr(fd)) {
+			unix.Close(fd) // this thread's copy only
+		}
+	}
+	pid, err := syscall.ForkExec(sealedexe.Name, args, attr)
+	// This table's copies of the child's descriptors would otherwise
+	// live until the thread is gone: the sync socket's EOF must come at
+	// the child's execve.
+	for _, fd := range attr.Files {
+		unix.Close(int(fd))
+	}
+	return pid, err
+}
+
+// isolateFds gives the calling thread a descriptor table of its own and
+// closes every descriptor in it but keep. The process's table is
+// untouched; the thread must never run other goroutines again.
+func isolateFds(keep []int) error {
+	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
+		return fmt.Errorf("unshare descriptor table: %w", err)
+	}
+	keep = slices.Clone(keep)
+	slices.Sort(keep)
+	next := uint(0)
+	for _, fd := range keep {
+		if uint(fd) > next {
+			if err := unix.CloseRange(next, uint(fd)-1, 0); err != nil {
+				return fmt.Errorf("close descriptors: %w", err)
+			}
+		}
+		next = uint(fd) + 1
+	}
+	if err := unix.CloseRange(next, ^uint(0), 0); err != nil {
+		return fmt.Errorf("close descriptors: %w", err)
+	}
+	return nil
 }
 
 // stageExtraCaps are the capabilities the exec stage's process steps use

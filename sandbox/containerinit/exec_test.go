@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,4 +232,47 @@ func ownBounding(t *testing.T) uint64 {
 	}
 	t.Fatal("no CapBnd in /proc/self/status")
 	return 0
+}
+
+// TestIsolateFds: a thread that isolated its descriptors sees only those it
+// kept, and the process's table keeps all of its own.
+func TestIsolateFds(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	type result struct {
+		fds []string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread has a table of its own
+		if err := isolateFds([]int{int(w.Fd())}); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		// Open (and close) the directory listing in this thread's table.
+		d, err := os.Open("/proc/thread-self/fd")
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		ch <- result{names, err}
+	}()
+	res := <-ch
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	// The pipe's write end, and the listing's own descriptor.
+	if len(res.fds) != 2 || !slices.Contains(res.fds, strconv.Itoa(int(w.Fd()))) {
+		t.Errorf("isolated thread has descriptors %v, want %d and the listing's", res.fds, w.Fd())
+	}
+	if _, err := unix.FcntlInt(r.Fd(), unix.F_GETFD, 0); err != nil {
+		t.Errorf("the process lost a descriptor: %v", err)
+	}
 }
