@@ -148,8 +148,8 @@ func (s *server) killExec(e *execProc) {
 // execTarget is what an exec takes from its running container: the parts
 // of its spec and its seccomp filter read at start, and the namespaces it
 // must join: the mount namespace always, and every other one that is not
-// the pod init's own. The pid namespace is apart: the forking thread
-// enters it, not the child.
+// the pod init's own. The forking thread enters all of them, the pid
+// namespace last (see containerinit.Exec).
 type execTarget struct {
 	hostPid int
 	spec    *specs.Spec
