@@ -10,9 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// minKernel is the oldest kernel that has every feature cubby needs:
-// mount_setattr (5.12) is the newest of them.
-const minKernel = "5.12"
+// minKernel is the oldest kernel that has every feature cubby needs: the
+// newest of them is the immutable attribute on tmpfs (6.0), which keeps the
+// sealed copy of cubby-pod unchangeable (the keeper checks that one when it
+// seals; the rest are checked here).
+const minKernel = "6.0"
 
 // kernelFeature is one thing cubby relies on, and how to tell whether the
 // running kernel has it.

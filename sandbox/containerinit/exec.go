@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/sealedexe"
 )
 
 // ExecArg is the argv[1] that makes cubby-pod's main call ExecMain.
@@ -24,13 +28,6 @@ type Namespace struct {
 	File *os.File
 }
 
-// namespaceFd is a namespace the exec stage joins: its type and the fd the
-// child inherited it as.
-type namespaceFd struct {
-	Type specs.LinuxNamespaceType `json:"type"`
-	Fd   int                      `json:"fd"`
-}
-
 // ExecOptions describe one process to run inside a running container. Exec
 // runs inside cubby-pod.
 type ExecOptions struct {
@@ -43,15 +40,14 @@ type ExecOptions struct {
 	// ReadSeccompFilter), installed last before execve as for the
 	// container's own process; required when the spec has a profile.
 	Seccomp *SeccompFilter
-	// PID is the container's pid namespace: the exec stage is forked into
-	// it from a thread that joined it. Nil keeps cubby-pod's.
+	// PID is the container's pid namespace; nil keeps cubby-pod's.
 	PID *os.File
-	// Join are the container's other namespaces the exec stage enters
-	// before any setup (its mount namespace at least).
+	// Join are the container's other namespaces: its mount namespace at
+	// least, and each of net, ipc, uts and cgroup that is not cubby-pod's.
 	Join []Namespace
-	// InitPath and InitArgs are the binary re-executed as the exec stage
-	// (default DefaultInitPath, DefaultExecArgs()).
-	InitPath string
+	// Binary is the sealed cubby-pod that the exec stage runs (required).
+	Binary *sealedexe.Dir
+	// InitArgs is the exec stage's argv (default DefaultExecArgs()).
 	InitArgs []string
 	// Stdin, Stdout and Stderr become fds 0, 1 and 2; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
@@ -70,18 +66,21 @@ type ExecOptions struct {
 // returned) or failed (an *InitError, wrapped). Like Start, it never waits
 // for the child; a non-zero pid means the child was forked.
 //
-// The child is born in the container's pid namespace (forked from a thread
-// that joined it) and, as the exec stage (ExecMain), enters the mount and
-// other namespaces itself, then runs the same process steps as the
-// container init: rlimits, no_new_privs, cwd, fds, capabilities, user,
-// seccomp, execve.
+// The child is born in every namespace of the container (see forkInto):
+// from its first instruction it has the container's root, no descriptor
+// but its stdio and the sync socket, and the sealed binary's directory as
+// its working directory. As the exec stage (ExecMain) it runs the same
+// process steps as the container init: rlimits, no_new_privs, cwd, fds,
+// capabilities, user, seccomp, execve.
 func Exec(opts ExecOptions) (pid int, err error) {
 	if opts.Spec == nil || opts.Spec.Process == nil || len(opts.Spec.Process.Args) == 0 || opts.Spec.Process.Args[0] == "" {
 		return 0, fmt.Errorf("exec in container %q: %w: no command", opts.ID, ErrInvalidSpec)
 	}
-	initPath := opts.InitPath
-	if initPath == "" {
-		initPath = DefaultInitPath
+	if opts.Binary == nil {
+		return 0, fmt.Errorf("exec in container %q: %w: no sealed binary to run the exec stage from", opts.ID, ErrInvalidSpec)
+	}
+	if !slices.ContainsFunc(opts.Join, func(ns Namespace) bool { return ns.Type == specs.MountNamespace }) {
+		return 0, fmt.Errorf("exec in container %q: %w: no mount namespace to join", opts.ID, ErrInvalidSpec)
 	}
 	initArgs := opts.InitArgs
 	if len(initArgs) == 0 {
@@ -101,90 +100,249 @@ func Exec(opts ExecOptions) (pid int, err error) {
 		return 0, fmt.Errorf("exec in container %q: %w", opts.ID, err)
 	}
 	files := append(stdio, childSock) // childSock becomes syncFd
-	join := make([]namespaceFd, 0, len(opts.Join))
-	for _, ns := range opts.Join {
-		join = append(join, namespaceFd{Type: ns.Type, Fd: len(files)})
-		files = append(files, ns.File)
-	}
-	attr := &os.ProcAttr{
+	attr := &syscall.ProcAttr{
 		// The stage lives for a millisecond: no collector, one P.
 		Env:   []string{"GOGC=off", "GOMAXPROCS=1"},
-		Files: files,
+		Files: make([]uintptr, len(files)),
 		Sys: &syscall.SysProcAttr{
 			Setsid:  true,
 			Setctty: opts.Setctty,
 			Ctty:    0,
 		},
 	}
-	proc, err := forkInto(opts.PID, initPath, initArgs, attr, opts.Forked)
+	for i, f := range files {
+		attr.Files[i] = f.Fd()
+	}
+	bounding, err := stageBounding(opts.Spec)
+	if err != nil {
+		closeStdio()
+		childSock.Close()
+		return 0, fmt.Errorf("exec in container %q: %w", opts.ID, err)
+	}
+	pid, err = forkInto(opts.Join, opts.PID, bounding, opts.Binary, initArgs, attr)
+	runtime.KeepAlive(files)
 	closeStdio()
 	childSock.Close()
 	if err != nil {
 		return 0, fmt.Errorf("exec in container %q: start exec stage: %w", opts.ID, err)
 	}
+	// The caller has not let its reaper at the child yet (Forked comes
+	// next): the pid is still the child's, and the pidfd that FindProcess
+	// opens (it always succeeds on Linux) is the child's.
+	proc, _ := os.FindProcess(pid)
+	if opts.Forked != nil {
+		opts.Forked(pid)
+	}
 	defer proc.Release()
 
 	p := newSyncPipe(parentSock)
-	if err := runExecParent(p, proc.Pid, opts.Spec, opts.Seccomp, join, opts.CgroupProcsFiles); err != nil {
+	if err := runExecParent(p, proc.Pid, opts.Spec, opts.Seccomp, opts.CgroupProcsFiles); err != nil {
 		_ = proc.Kill()
 		return proc.Pid, fmt.Errorf("exec in container %q: %w", opts.ID, err)
 	}
 	return proc.Pid, nil
 }
 
-// runExecParent is runParent with the namespaces to join in the spec message.
-func runExecParent(p *syncPipe, pid int, spec *specs.Spec, filter *SeccompFilter, join []namespaceFd, cgroupProcs []string) error {
+// runExecParent is runParent with the flat exec process in the spec message.
+func runExecParent(p *syncPipe, pid int, spec *specs.Spec, filter *SeccompFilter, cgroupProcs []string) error {
 	w, err := toExecProcess(spec)
 	if err != nil {
 		return err
 	}
-	if err := p.send(message{Type: msgSpec, Exec: w, Seccomp: filter, Join: join}); err != nil {
+	if err := p.send(message{Type: msgSpec, Exec: w, Seccomp: filter}); err != nil {
 		return err
 	}
 	return finishParent(p, pid, cgroupProcs, nil)
 }
 
-// forkInto starts the process from a fresh OS thread that joined pidNS
-// first, so that the child is born in that pid namespace. setns of a pid
-// namespace changes only the namespace of the thread's future children, and
-// only for that thread; the thread is never given back to the Go scheduler
-// (the goroutine ends locked, so the runtime retires the thread).
-func forkInto(pidNS *os.File, path string, args []string, attr *os.ProcAttr, forked func(int)) (*os.Process, error) {
-	if pidNS == nil {
-		proc, err := os.StartProcess(path, args, attr)
-		if err == nil && forked != nil {
-			forked(proc.Pid)
-		}
-		return proc, err
-	}
+// forkInto starts the exec stage from a fresh OS thread that first entered
+// every namespace of the container, so that the child is born in them:
+// it is never, not for an instruction, a process of the container's pid
+// namespace with the host's root, working directory or descriptors (a
+// container with CAP_SYS_PTRACE opens /proc/<pid>/root, cwd and fd/* of
+// whatever appears in it). The order is runc's: the mount namespace before
+// the pid namespace. It returns the child's pid.
+//
+// The thread narrows its capability bounding set to what the stage needs
+// (stageBounding; the child inherits it across its execve), takes a
+// descriptor table of its own holding only what the child gets and what
+// the thread itself still uses (isolateFds: between its fork and its
+// execve, a child has every descriptor of its parent's table, close-on-exec
+// or not), unshares its filesystem context (setns of a mount namespace
+// needs one of its own in a multi-threaded process), joins net, ipc, uts
+// and cgroup, then the mount namespace (which sets its root and working
+// directory to the container's root), then the pid namespace (which only
+// changes where its children are born). It then enters the sealed
+// binary's directory by its fd, closes what only it used, and execve's the
+// binary by its relative name: no path is resolved in the container's
+// mount namespace, where a /proc or anything else is the container's to
+// forge.
+//
+// The thread is never given back to the Go scheduler (the goroutine ends
+// locked, so the runtime retires the thread, and its descriptor table with
+// it). It forks with syscall.ForkExec, which makes no pidfd: one made
+// there would be a number in the thread's own table; the caller makes its
+// own with the pid.
+func forkInto(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *syscall.ProcAttr) (int, error) {
 	type result struct {
-		proc *os.Process
-		err  error
+		pid int
+		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
-			ch <- result{err: fmt.Errorf("join pid namespace: %w", err)}
-			return
-		}
-		proc, err := os.StartProcess(path, args, attr)
-		if err == nil && forked != nil {
-			forked(proc.Pid)
-		}
-		ch <- result{proc, err}
+		runtime.LockOSThread() // never unlocked, see above
+		pid, err := forkFromThread(join, pidNS, bounding, bin, args, attr)
+		ch <- result{pid, err}
 	}()
 	r := <-ch
-	return r.proc, r.err
+	return r.pid, r.err
+}
+
+// forkFromThread is forkInto's thread.
+func forkFromThread(join []Namespace, pidNS *os.File, bounding capSets, bin *sealedexe.Dir, args []string, attr *syscall.ProcAttr) (int, error) {
+	// Before the namespaces: it reads /proc, which must be the host's.
+	if err := dropBounding(bounding); err != nil {
+		return 0, err
+	}
+	used := []int{bin.Fd()}
+	for _, ns := range join {
+		used = append(used, int(ns.File.Fd()))
+	}
+	if pidNS != nil {
+		used = append(used, int(pidNS.Fd()))
+	}
+	keep := append([]int{}, used...)
+	for _, fd := range attr.Files {
+		keep = append(keep, int(fd))
+	}
+	if err := isolateFds(keep); err != nil {
+		return 0, err
+	}
+	if err := enterNamespaces(join, pidNS); err != nil {
+		return 0, err
+	}
+	if err := unix.Fchdir(bin.Fd()); err != nil {
+		return 0, fmt.Errorf("enter sealed binary directory: %w", err)
+	}
+	for _, fd := range used {
+		if !slices.Contains(attr.Files, uintptr(fd)) {
+			unix.Close(fd) // this thread's copy only
+		}
+	}
+	pid, err := syscall.ForkExec(sealedexe.Name, args, attr)
+	// This table's copies of the child's descriptors would otherwise
+	// live until the thread is gone: the sync socket's EOF must come at
+	// the child's execve.
+	for _, fd := range attr.Files {
+		unix.Close(int(fd))
+	}
+	return pid, err
+}
+
+// isolateFds gives the calling thread a descriptor table of its own and
+// closes every descriptor in it but keep. The process's table is
+// untouched; the thread must never run other goroutines again.
+func isolateFds(keep []int) error {
+	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
+		return fmt.Errorf("unshare descriptor table: %w", err)
+	}
+	keep = slices.Clone(keep)
+	slices.Sort(keep)
+	next := uint(0)
+	for _, fd := range keep {
+		if uint(fd) > next {
+			if err := unix.CloseRange(next, uint(fd)-1, 0); err != nil {
+				return fmt.Errorf("close descriptors: %w", err)
+			}
+		}
+		next = uint(fd) + 1
+	}
+	if err := unix.CloseRange(next, ^uint(0), 0); err != nil {
+		return fmt.Errorf("close descriptors: %w", err)
+	}
+	return nil
+}
+
+// stageExtraCaps are the capabilities the exec stage's process steps use
+// beyond the container's own: the user switch, capset and the bounding
+// set, raised rlimits and a lower oom score, the working directory
+// whatever its permissions. The steps drop them again (dropBounding).
+var stageExtraCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_RESOURCE", "CAP_DAC_OVERRIDE"}
+
+// stageBounding is the exec stage's bounding set, and with it every
+// capability it can hold: the container's bounding set, stageExtraCaps,
+// and CAP_SYS_ADMIN when it installs a seccomp filter without
+// no_new_privs. A stage reached by ptrace (the kernel lets a tracer with
+// CAP_SYS_PTRACE in the same user namespace in, dumpable or not) gives
+// no more than that, not the pod init's full set.
+func stageBounding(spec *specs.Spec) (capSets, error) {
+	var names []string
+	if c := spec.Process.Capabilities; c != nil {
+		names = append(names, c.Bounding...)
+	}
+	names = append(names, stageExtraCaps...)
+	if spec.Linux != nil && spec.Linux.Seccomp != nil && !spec.Process.NoNewPrivileges {
+		names = append(names, "CAP_SYS_ADMIN")
+	}
+	caps, err := parseCaps(names)
+	if err != nil {
+		return nil, err
+	}
+	return capSets{capability.BOUNDING: caps}, nil
+}
+
+// nsCloneFlag maps a namespace type to its setns flag.
+var nsCloneFlag = map[specs.LinuxNamespaceType]int{
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+}
+
+// enterNamespaces moves the calling (locked, never to be unlocked) thread
+// into join, the mount namespace last of them, then into pidNS (if any).
+func enterNamespaces(join []Namespace, pidNS *os.File) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare filesystem context: %w", err)
+	}
+	var mnt *os.File
+	for _, ns := range join {
+		flag, ok := nsCloneFlag[ns.Type]
+		if !ok {
+			return fmt.Errorf("join %s namespace: %w", ns.Type, errors.ErrUnsupported)
+		}
+		if ns.Type == specs.MountNamespace {
+			mnt = ns.File
+			continue
+		}
+		if err := unix.Setns(int(ns.File.Fd()), flag); err != nil {
+			return fmt.Errorf("join %s namespace: %w", ns.Type, err)
+		}
+	}
+	if err := unix.Setns(int(mnt.Fd()), unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("join mnt namespace: %w", err)
+	}
+	if pidNS != nil {
+		if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
+			return fmt.Errorf("join pid namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // ExecMain is the exec stage. cubby-pod's main calls it when os.Args[1] ==
 // ExecArg, in the child that Exec forked. It never returns: it execve's the
 // command inside the container, or reports the failed step and exits 1.
 func ExecMain() {
-	// setns of the mount namespace, capset and the execve all act on
-	// this thread: it is never unlocked.
+	// capset and the execve act on this thread: it is never unlocked.
 	runtime.LockOSThread()
+	// Nothing in the container without CAP_SYS_PTRACE may ptrace this
+	// process or open its /proc files while it is still privileged;
+	// execve resets that.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		os.Exit(1)
+	}
 	unix.CloseOnExec(syncFd)
 	sock := os.NewFile(syncFd, "containerinit-exec-sync")
 	ip := &initProcess{sync: newSyncPipe(sock)}
@@ -214,7 +372,6 @@ func (ip *initProcess) runExec() (string, error) {
 	ip.seccomp = m.Seccomp
 	steps := append([]initStep{
 		{"validate spec", ip.parseSpec},
-		{"join namespaces", func() error { return joinNamespaces(m.Join) }},
 	}, ip.processSteps()...)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
@@ -222,56 +379,6 @@ func (ip *initProcess) runExec() (string, error) {
 		}
 	}
 	return "exec", fmt.Errorf("execve of %q returned", ip.exe)
-}
-
-// nsCloneFlag maps a namespace type to its setns flag.
-var nsCloneFlag = map[specs.LinuxNamespaceType]int{
-	specs.MountNamespace:   unix.CLONE_NEWNS,
-	specs.NetworkNamespace: unix.CLONE_NEWNET,
-	specs.IPCNamespace:     unix.CLONE_NEWIPC,
-	specs.UTSNamespace:     unix.CLONE_NEWUTS,
-	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
-}
-
-// joinNamespaces enters the container's namespaces on this (locked) thread,
-// the mount namespace last. The process first stops being dumpable, so that
-// nothing in the container can ptrace it or open its /proc/<pid>/exe (the
-// host's cubby-pod) while it is still privileged; execve resets that.
-//
-// A Go process is multi-threaded: setns of a mount namespace needs a
-// thread with its own filesystem context, hence the unshare(CLONE_FS) of
-// this thread first. The other threads stay behind; execve ends them.
-func joinNamespaces(join []namespaceFd) error {
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("set non-dumpable: %w", err)
-	}
-	var mnt *namespaceFd
-	for i := range join {
-		ns := join[i]
-		flag, ok := nsCloneFlag[ns.Type]
-		if !ok {
-			return fmt.Errorf("join %s namespace: %w", ns.Type, errors.ErrUnsupported)
-		}
-		if ns.Type == specs.MountNamespace {
-			mnt = &join[i]
-			continue
-		}
-		if err := unix.Setns(ns.Fd, flag); err != nil {
-			return fmt.Errorf("join %s namespace: %w", ns.Type, err)
-		}
-		unix.Close(ns.Fd)
-	}
-	if mnt == nil {
-		return errors.New("no mount namespace to join")
-	}
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare filesystem context: %w", err)
-	}
-	if err := unix.Setns(mnt.Fd, unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("join mnt namespace: %w", err)
-	}
-	unix.Close(mnt.Fd)
-	return nil
 }
 
 // ExecSpec returns the part of a container's spec that the exec stage

@@ -7,11 +7,16 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/sealedexe"
 )
 
 // TestExecJoinsContainer starts a container, then execs into it as another
@@ -43,11 +48,22 @@ func TestExecJoinsContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin, err := sealedexe.Seal("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
 
 	exec := func(user specs.User, cwd string, args ...string) (string, error) {
 		es := testSpec(root, args...)
 		es.Process.User = user
 		es.Process.Cwd = cwd
+		initArgs := []string{os.Args[0], ExecArg}
+		if args[0] == "stage-status" {
+			initArgs = []string{os.Args[0], "stage-status"}
+			es.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}
+			es.Process.NoNewPrivileges = true
+		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -58,8 +74,8 @@ func TestExecJoinsContainer(t *testing.T) {
 			Spec:     es,
 			PID:      open("pid"),
 			Join:     []Namespace{{Type: specs.MountNamespace, File: open("mnt")}},
-			InitPath: "/proc/self/exe",
-			InitArgs: []string{os.Args[0], ExecArg},
+			Binary:   bin,
+			InitArgs: initArgs,
 			Stdout:   w,
 			Stderr:   w,
 		})
@@ -80,6 +96,22 @@ func TestExecJoinsContainer(t *testing.T) {
 	want := "sleep 1000 \n1000\n1000 5\n/tmp\n" + mntLink + "\n"
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("exec saw\n%q\nwant prefix\n%q", out, want)
+	}
+
+	// The stage is born with a narrow bounding set (as far as this
+	// process's own allows), in the sealed binary's directory.
+	out, _ = exec(specs.User{}, "/", "stage-status")
+	wantBnd := uint64(1)<<unix.CAP_KILL | 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_SETPCAP | 1<<unix.CAP_SYS_RESOURCE | 1<<unix.CAP_DAC_OVERRIDE
+	wantBnd &= ownBounding(t)
+	if !strings.Contains(out, fmt.Sprintf("CapBnd:\t%016x\n", wantBnd)) {
+		t.Errorf("exec stage status lacks CapBnd %016x:\n%s", wantBnd, out)
+	}
+	var dir unix.Stat_t
+	if err := unix.Fstat(bin.Fd(), &dir); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Cwd:\t%d:%d\n", dir.Dev, dir.Ino); !strings.Contains(out, want) {
+		t.Errorf("exec stage status lacks %q (its working directory is not the sealed binary's):\n%s", want, out)
 	}
 
 	_, err = exec(specs.User{}, "/", "no-such-command")
@@ -179,5 +211,68 @@ func TestStartTerminal(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("terminal output %q lacks %q", out, want)
 		}
+	}
+}
+
+// ownBounding is this process's capability bounding set.
+func ownBounding(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:\t"); ok {
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no CapBnd in /proc/self/status")
+	return 0
+}
+
+// TestIsolateFds: a thread that isolated its descriptors sees only those it
+// kept, and the process's table keeps all of its own.
+func TestIsolateFds(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	type result struct {
+		fds []string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread has a table of its own
+		if err := isolateFds([]int{int(w.Fd())}); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		// Open (and close) the directory listing in this thread's table.
+		d, err := os.Open("/proc/thread-self/fd")
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		ch <- result{names, err}
+	}()
+	res := <-ch
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	// The pipe's write end, and the listing's own descriptor.
+	if len(res.fds) != 2 || !slices.Contains(res.fds, strconv.Itoa(int(w.Fd()))) {
+		t.Errorf("isolated thread has descriptors %v, want %d and the listing's", res.fds, w.Fd())
+	}
+	if _, err := unix.FcntlInt(r.Fd(), unix.F_GETFD, 0); err != nil {
+		t.Errorf("the process lost a descriptor: %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"cubby/sandbox/sealedexe"
 )
 
 // Defaults for StartOptions.
@@ -34,7 +36,10 @@ type StartOptions struct {
 	// Seccomp is Spec.Linux.Seccomp compiled (see ReadSeccompFilter); it
 	// is required when the spec has a seccomp profile.
 	Seccomp *SeccompFilter
-	// InitPath is the binary to re-exec, default DefaultInitPath.
+	// Binary is the sealed cubby-pod that the init stage runs; without
+	// it, InitPath (default DefaultInitPath) is (tests only).
+	Binary *sealedexe.Dir
+	// InitPath is the binary to re-exec when there is no Binary.
 	InitPath string
 	// InitArgs is its argv, default DefaultInitArgs().
 	InitArgs []string
@@ -76,9 +81,15 @@ func Start(opts StartOptions) (pid int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
 	}
-	initPath := opts.InitPath
+	initPath, dir := opts.InitPath, ""
 	if initPath == "" {
 		initPath = DefaultInitPath
+	}
+	if opts.Binary != nil {
+		// Entered before the fork's descriptors are rearranged, and the
+		// binary run by its relative name: the child's exe is the sealed
+		// copy and its working directory is not the host's.
+		initPath, dir = sealedexe.Name, opts.Binary.ProcPath()
 	}
 	initArgs := opts.InitArgs
 	if len(initArgs) == 0 {
@@ -108,6 +119,7 @@ func Start(opts StartOptions) (pid int, err error) {
 	}
 	proc, err := inPidNamespace(pidNamespacePath(opts.Spec.Linux), pod, func() (*os.Process, error) {
 		return os.StartProcess(initPath, initArgs, &os.ProcAttr{
+			Dir:   dir,
 			Files: append(stdio, childSock), // childSock becomes syncFd
 			Sys: &syscall.SysProcAttr{
 				Cloneflags: cloneFlags,

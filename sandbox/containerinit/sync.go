@@ -16,7 +16,7 @@ import (
 //
 //	  parent (Start)                               child (Main)
 //	  --------------                               ------------
-//	  fork + exec  /proc/self/exe init
+//	  fork + exec  the sealed cubby-pod init
 //	  (CLONE_NEWNS|CLONE_NEWPID) --------------->  starts, locks its OS thread
 //	    [msgSpec: OCI spec, seccomp filter] --->  decodes the spec
 //	  write pid to every cgroup.procs
@@ -35,7 +35,8 @@ import (
 //	      execve failed  <--- [msgError] and exit(1)
 //
 // The exec stage (exec.go) speaks the same protocol: its msgSpec carries
-// the flat process and the namespaces to join instead of a spec.
+// the flat process instead of a spec; it is born in the container's
+// namespaces, so nothing about them is sent.
 //
 // Start therefore reports success only after msgExecReady followed by EOF
 // with no msgError in between; EOF before msgExecReady means the child died
@@ -69,9 +70,6 @@ type message struct {
 	Exec *execProcess `json:"exec,omitempty"`
 	// Seccomp is the compiled filter of Spec.Linux.Seccomp, with msgSpec.
 	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
-	// Join lists the namespaces the exec stage enters (msgSpec of an
-	// exec only), each an fd the child inherited.
-	Join []namespaceFd `json:"join,omitempty"`
 }
 
 // syncPipe is one end of the sync socket with its JSON framing.
@@ -94,13 +92,12 @@ type liteMessage struct {
 	Error   *InitError     `json:"error,omitempty"`
 	Exec    *execProcess   `json:"exec,omitempty"`
 	Seccomp *SeccompFilter `json:"seccomp,omitempty"`
-	Join    []namespaceFd  `json:"join,omitempty"`
 }
 
 func (p *syncPipe) send(m message) error {
 	var v any = m
 	if m.Spec == nil {
-		v = liteMessage{Type: m.Type, Error: m.Error, Exec: m.Exec, Seccomp: m.Seccomp, Join: m.Join}
+		v = liteMessage{Type: m.Type, Error: m.Error, Exec: m.Exec, Seccomp: m.Seccomp}
 	}
 	if err := p.enc.Encode(v); err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)

@@ -40,6 +40,11 @@
 // of an init that does not reap). cubbyd starts it on first need, from the
 // cubby-pod binary, and waits for it at shutdown when it is idle.
 //
+// At start the keeper seals a read-only copy of its binary (sealedexe) and
+// starts every pod init from it, in its directory: no pod init's
+// /proc/<pid>/exe is the host's cubby-pod, and the pod inits of the node
+// share the copy's page cache (and hand it on to the init and exec stages).
+//
 // It keeps no state of its own: what cubbyd knows of a pod is on disk, and
 // a keeper that dies only hands its pod inits to the nearest subreaper,
 // which is cubbyd when cubbyd started it.

@@ -28,8 +28,9 @@ func TestMain(m *testing.M) {
 			_, _ = os.Stdin.Read(make([]byte, 1))
 			os.Exit(code)
 		case "orphaner": // start a child that waits on stdin, print its pid, exit
-			self, _ := os.Executable()
-			p, err := os.StartProcess(self, []string{"test-orphan", "child", "0"}, &os.ProcAttr{Files: []*os.File{os.Stdin, nil, nil}})
+			// The keeper's children run from its sealed copy, which
+			// only /proc/self/exe names.
+			p, err := os.StartProcess("/proc/self/exe", []string{"test-orphan", "child", "0"}, &os.ProcAttr{Files: []*os.File{os.Stdin, nil, nil}})
 			if err != nil {
 				os.Exit(1)
 			}
@@ -292,4 +293,28 @@ func TestAdoptedOrphanIsKilled(t *testing.T) {
 	outR.Close()
 	waitGone(t, "exited parent", ch.Pid)
 	waitGone(t, "orphan adopted by the keeper", orphan)
+}
+
+// TestChildRunsFromSealedCopy: a child's /proc/<pid>/exe is the keeper's
+// read-only copy of its binary, not the file the keeper was started from.
+func TestChildRunsFromSealedCopy(t *testing.T) {
+	c := newTestClient(t)
+	defer c.Close()
+	ch, stdin := spawnChild(t, c, 0)
+	defer ch.Close()
+	defer stdin.Close()
+	var exe, host unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/exe", ch.Pid), &exe); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(c.binary, &host); err != nil {
+		t.Fatal(err)
+	}
+	if exe.Dev == host.Dev && exe.Ino == host.Ino {
+		t.Fatal("the child runs the keeper's binary itself")
+	}
+	if fd, err := unix.Open(fmt.Sprintf("/proc/%d/exe", ch.Pid), unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Close(fd)
+		t.Error("the child's executable opens for writing")
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cubby/sandbox/control"
+	"cubby/sandbox/sealedexe"
 )
 
 // Main runs this process as the keeper, from argv
@@ -49,7 +50,10 @@ func Main() {
 
 // server is a running keeper.
 type server struct {
-	self   string // own executable: the program of every child
+	// bin is the sealed copy of the keeper's own binary that every child
+	// runs, from its directory: no pod init's /proc/<pid>/exe is the
+	// host's file, and all of them share one copy's page cache.
+	bin    *sealedexe.Dir
 	socket string
 	ln     *net.UnixListener
 	// changed wakes the main loop when a hold ends.
@@ -106,28 +110,32 @@ func listen(dir string) (*server, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("become child subreaper: %w", err)
 	}
-	self, err := os.Executable()
+	bin, err := sealedexe.Seal("/proc/self/exe")
 	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
+		return nil, err
 	}
 	// A relative bind has no sockaddr_un length limit to hit.
 	if err := os.Chdir(dir); err != nil {
+		bin.Close()
 		return nil, err
 	}
 	defer os.Chdir("/")
 	if err := os.Remove(SocketName); err != nil && !errors.Is(err, os.ErrNotExist) {
+		bin.Close()
 		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketName, Net: "unix"})
 	if err != nil {
+		bin.Close()
 		return nil, fmt.Errorf("listen on %s: %w", SocketPath(dir), err)
 	}
 	if err := os.Chmod(SocketName, 0o600); err != nil {
 		ln.Close()
+		bin.Close()
 		return nil, err
 	}
 	ln.SetUnlinkOnClose(false) // removed by the keeper itself, before it stops listening
-	return &server{self: self, socket: SocketPath(dir), ln: ln, changed: make(chan struct{}, 1), spawned: map[int]bool{}}, nil
+	return &server{bin: bin, socket: SocketPath(dir), ln: ln, changed: make(chan struct{}, 1), spawned: map[int]bool{}}, nil
 }
 
 func (s *server) acceptLoop() error {
@@ -279,8 +287,12 @@ func (s *server) spawn(req Request, fds []int) (Response, *os.File) {
 		return fail(errors.New(errExiting))
 	}
 	pidfd := -1
-	pid, err := syscall.ForkExec(s.self, req.Args, &syscall.ProcAttr{
-		Dir:   "/",
+	// The child starts in the sealed binary's directory, entered before
+	// its descriptors are rearranged, and runs the binary by its
+	// relative name; the pod init takes that directory over (see
+	// sealedexe.FromCwd).
+	pid, err := syscall.ForkExec(sealedexe.Name, req.Args, &syscall.ProcAttr{
+		Dir:   s.bin.ProcPath(),
 		Env:   req.Env,
 		Files: files,
 		Sys: &syscall.SysProcAttr{

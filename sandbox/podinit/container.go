@@ -102,6 +102,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		Stderr:           cio.child[2],
 		CgroupProcsFiles: req.CgroupProcsFiles,
 		Terminal:         cio.setTerminal,
+		Binary:           s.bin,
 	})
 	cio.closeChild()
 	if err != nil {

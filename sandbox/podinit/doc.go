@@ -35,9 +35,13 @@
 //	                        │ start: containerinit.Start (re-exec in new mnt+pid ns)
 //	                        │ reaper: wait4(-1) on SIGCHLD → exit.json
 //	                        │ log copiers: container stdout/stderr pipes → CRI log (+ attached clients)
-//	                        │ exec: containerinit.Exec (fork into the container's pid ns,
-//	                        │       the stage joins its mount ns), stdio fds passed to cubbyd
+//	                        │ exec: containerinit.Exec (fork from a thread that joined every
+//	                        │       namespace of the container), stdio fds passed to cubbyd
 //	                        └ attach: output pipes and the held stdin/terminal passed to cubbyd
+//
+// The pod init runs from the keeper's sealed copy of cubby-pod and starts
+// the init and exec stages from it too (sealedexe): it takes the copy's
+// directory, its working directory at start, before anything else.
 //
 // cubbyd is not its parent: it can die and come back while containers run,
 // their pipes end here.

@@ -14,6 +14,7 @@ import (
 
 	"cubby/sandbox/containerinit"
 	"cubby/sandbox/control"
+	"cubby/sandbox/sealedexe"
 )
 
 // execProc is a process started in a running container by an exec session.
@@ -74,6 +75,7 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 		Seccomp:          target.seccomp,
 		PID:              target.pidNS,
 		Join:             target.join,
+		Binary:           s.bin,
 		Stdin:            io.child[0],
 		Stdout:           io.child[1],
 		Stderr:           io.child[2],
@@ -116,6 +118,23 @@ func (s *server) exec(conn *net.UnixConn, dec *json.Decoder, req control.Request
 	_ = json.NewEncoder(conn).Encode(control.Response{Exit: &exit})
 }
 
+// sealedBinary returns the sealed copy of cubby-pod that the init and
+// exec stages run from (see sealedexe): the one this pod init runs from,
+// which the keeper starts it in as its working directory, so that every
+// pod of the node shares one copy; a pod init started otherwise makes a
+// copy of its own. Called before the pod init leaves its first working
+// directory.
+func sealedBinary() (*sealedexe.Dir, error) {
+	if d, err := sealedexe.FromCwd(); err == nil {
+		return d, nil
+	}
+	d, err := sealedexe.Seal("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("sealed copy of cubby-pod: %w", err)
+	}
+	return d, nil
+}
+
 // killExec kills exec e with every process it started, and waits (bounded)
 // until it is reaped.
 func (s *server) killExec(e *execProc) {
@@ -129,8 +148,8 @@ func (s *server) killExec(e *execProc) {
 // execTarget is what an exec takes from its running container: the parts
 // of its spec and its seccomp filter read at start, and the namespaces it
 // must join: the mount namespace always, and every other one that is not
-// the pod init's own. The pid namespace is apart: the forking thread
-// enters it, not the child.
+// the pod init's own. The forking thread enters all of them, the pid
+// namespace last (see containerinit.Exec).
 type execTarget struct {
 	hostPid int
 	spec    *specs.Spec

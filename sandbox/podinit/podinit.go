@@ -16,6 +16,7 @@ import (
 
 	"cubby/sandbox/containerinit"
 	"cubby/sandbox/control"
+	"cubby/sandbox/sealedexe"
 )
 
 // Config is what cubbyd tells a new pod init on its command line.
@@ -69,6 +70,10 @@ func Run(cfg Config) error {
 }
 
 func run(cfg Config, signalReady func() error) error {
+	bin, err := sealedBinary()
+	if err != nil {
+		return err
+	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
@@ -107,6 +112,7 @@ func run(cfg Config, signalReady func() error) error {
 	}
 	s := &server{
 		dir:        cfg.Dir,
+		bin:        bin,
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
 		execs:      map[int]*execProc{},
@@ -182,6 +188,7 @@ type server struct {
 	// shares the node's; pid1Exit is set once it has been reaped.
 	pid1     *pid1
 	pid1Exit *control.Exit
+	bin *sealedexe.Dir // what the init and exec stages run
 
 	mu         sync.Mutex
 	containers map[string]*container
