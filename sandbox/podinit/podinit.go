@@ -188,7 +188,7 @@ type server struct {
 	// shares the node's; pid1Exit is set once it has been reaped.
 	pid1     *pid1
 	pid1Exit *control.Exit
-	bin *sealedexe.Dir // what the init and exec stages run
+	bin      *sealedexe.Dir // what the init and exec stages run
 
 	mu         sync.Mutex
 	containers map[string]*container
