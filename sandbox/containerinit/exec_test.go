@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +23,27 @@ import (
 // TestExecJoinsContainer starts a container, then execs into it as another
 // user and checks that the process sees the container's filesystem, pid
 // namespace and working directory, with the exec's credentials.
+// requireStaticTestBinary skips a test that runs this test binary as a
+// stage inside a container's mount namespace: a dynamically linked build
+// (-race links cgo) finds no ELF interpreter in the test rootfs, and execve
+// fails with ENOENT. cubby-pod itself is always static.
+func requireStaticTestBinary(t *testing.T) {
+	t.Helper()
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Skip("the test binary is dynamically linked (race or cgo build): it cannot run inside the test container")
+		}
+	}
+}
+
 func TestExecJoinsContainer(t *testing.T) {
 	requireRoot(t)
+	requireStaticTestBinary(t)
 	root := newRootfs(t)
 	spec := testSpec(root, "sleep", "1000")
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.PIDNamespace})
