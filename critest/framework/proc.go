@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ErrNoField is returned when a /proc file lacks an expected field.
@@ -75,6 +76,11 @@ type stat struct {
 // parentheses, so fields are counted from the last ')'.
 func procStat(pid int) (stat, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, syscall.ESRCH) {
+		// The directory was there but the task was reaped while it was
+		// read: it is gone.
+		return stat{}, fmt.Errorf("read /proc/%d/stat: %w", pid, fs.ErrNotExist)
+	}
 	if err != nil {
 		return stat{}, err
 	}
