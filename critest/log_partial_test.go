@@ -1,7 +1,6 @@
 package critest
 
 import (
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,22 +153,7 @@ func TestLogTerminalAttachedStdin(t *testing.T) {
 	id := createContainer(t, env, podID, pod, ccfg)
 	startContainer(t, env, id)
 
-	resp, err := env.RuntimeService().Attach(framework.Context(t), &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Tty: true})
-	if err != nil {
-		t.Fatalf("Attach: %v", err)
-	}
-	inR, inW := io.Pipe()
-	defer inW.Close()
-	go func() {
-		time.Sleep(500 * time.Millisecond)
-		_, _ = io.WriteString(inW, "hello\n")
-	}()
-	var out lockedBuffer
-	sizes := make(chan framework.TerminalSize)
-	close(sizes)
-	if err := framework.Stream(framework.Context(t), resp.GetUrl(), framework.StreamOptions{Stdin: inR, Stdout: &out, Tty: true, Resize: sizes}); err != nil {
-		t.Fatalf("attach: %v", err)
-	}
+	attachTerminalTyping(t, env, id, "hello\n")
 	waitContainerState(t, env, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 	path := filepath.Join(logDir, "tty.log")
 	var records []framework.LogEntry

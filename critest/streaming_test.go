@@ -249,6 +249,24 @@ func TestAttachTerminal(t *testing.T) {
 	id := createContainer(t, env, podID, pod, ccfg)
 	startContainer(t, env, id)
 
+	out := attachTerminalTyping(t, env, id, "hello\n")
+	if !strings.Contains(out, "got-hello") {
+		st, _ := containerStatus(t, env, id, false)
+		t.Fatalf("attach output %q lacks got-hello; container %s exit %d", out, st.GetState(), st.GetExitCode())
+	}
+	entries := readLogUntil(t, filepath.Join(logDir, "tty.log"), func(e []framework.LogEntry) bool {
+		return strings.Contains(strings.Join(contents(e), "\n"), "got-hello")
+	})
+	if log := strings.Join(contents(entries), "\n"); !strings.Contains(log, "stdout /dev/pts/") {
+		t.Errorf("the container's terminal is not its own /dev/pts: log %q", log)
+	}
+}
+
+// attachTerminalTyping attaches to tty container id with stdin, types input
+// half a second in, and returns what the terminal showed until the
+// container's end closed the stream.
+func attachTerminalTyping(t *testing.T, env *framework.Env, id, input string) string {
+	t.Helper()
 	resp, err := env.RuntimeService().Attach(framework.Context(t), &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Tty: true})
 	if err != nil {
 		t.Fatalf("Attach: %v", err)
@@ -257,7 +275,7 @@ func TestAttachTerminal(t *testing.T) {
 	defer inW.Close()
 	go func() {
 		time.Sleep(500 * time.Millisecond)
-		_, _ = io.WriteString(inW, "hello\n")
+		_, _ = io.WriteString(inW, input)
 	}()
 	var out lockedBuffer
 	sizes := make(chan framework.TerminalSize)
@@ -265,14 +283,5 @@ func TestAttachTerminal(t *testing.T) {
 	if err := framework.Stream(framework.Context(t), resp.GetUrl(), framework.StreamOptions{Stdin: inR, Stdout: &out, Tty: true, Resize: sizes}); err != nil {
 		t.Fatalf("attach: %v", err)
 	}
-	if !strings.Contains(out.String(), "got-hello") {
-		st, _ := containerStatus(t, env, id, false)
-		t.Fatalf("attach output %q lacks got-hello; container %s exit %d", out.String(), st.GetState(), st.GetExitCode())
-	}
-	entries := readLogUntil(t, filepath.Join(logDir, "tty.log"), func(e []framework.LogEntry) bool {
-		return strings.Contains(strings.Join(contents(e), "\n"), "got-hello")
-	})
-	if log := strings.Join(contents(entries), "\n"); !strings.Contains(log, "stdout /dev/pts/") {
-		t.Errorf("the container's terminal is not its own /dev/pts: log %q", log)
-	}
+	return out.String()
 }
