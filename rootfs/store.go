@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -49,10 +50,11 @@ const FaultLayersStored = "pull-image/layers"
 
 // Store is the node's image store and snapshotter.
 type Store struct {
-	root          string
-	platform      v1.Platform
-	policy        hostPolicy
-	registries    registryHosts
+	root     string
+	platform v1.Platform
+	// registries holds the mirrors and the HTTP policy; SetRegistries
+	// swaps them while pulls run.
+	registries    atomic.Pointer[registrySettings]
 	transport     *policyTransport
 	maxConcurrent int
 	log           *slog.Logger
@@ -85,7 +87,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform %q: %v", ErrInvalidArgument, cfg.Platform, err)
 	}
-	registries, err := parseRegistries(cfg.Registries)
+	settings, err := newRegistrySettings(cfg.InsecureRegistries, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +107,6 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		root:          root,
 		platform:      *platform,
-		policy:        newHostPolicy(cfg.InsecureRegistries, registries.plainHTTPHosts()),
-		registries:    registries,
 		maxConcurrent: cfg.MaxConcurrentDownloads,
 		log:           cfg.Logger,
 		fault:         cfg.Fault,
@@ -117,7 +117,8 @@ func Open(cfg Config) (*Store, error) {
 		snapshots:     map[string]snapshotRecord{},
 		leases:        map[string]int{},
 	}
-	s.transport = newPolicyTransport(s.policy, cfg.NoProgressTimeout)
+	s.registries.Store(settings)
+	s.transport = newPolicyTransport(func() hostPolicy { return s.registries.Load().policy }, cfg.NoProgressTimeout)
 
 	for _, dir := range []string{root, s.path("layers"), s.path("l"), s.path("snapshots"), s.path("empty")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
