@@ -11,17 +11,13 @@ import (
 	"syscall"
 )
 
-// newLogger logs to stderr at level ("info" when it does not parse) in
-// format (text or json). When stderr is the journal's stream (systemd sets
+// newLogger logs to stderr at level (a *slog.LevelVar that a reload sets)
+// in format (text or json). When stderr is the journal's stream (systemd sets
 // JOURNAL_STREAM to its device and inode), each line starts with the
 // level as a syslog priority ("<6>" for info) for journald to file it under,
 // and carries no timestamp: the journal stamps every line itself.
-func newLogger(level, format string, stderr *os.File, journalStream string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: l}
+func newLogger(level slog.Leveler, format string, stderr *os.File, journalStream string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	handler := func(w io.Writer) slog.Handler {
 		if format == "json" {
 			return slog.NewJSONHandler(w, opts)
@@ -33,6 +29,16 @@ func newLogger(level, format string, stderr *os.File, journalStream string) *slo
 	}
 	opts.ReplaceAttr = dropTime
 	return slog.New(newJournalHandler(stderr, handler))
+}
+
+// logLevel returns a level variable set to name ("info" when it does not
+// parse).
+func logLevel(name string) *slog.LevelVar {
+	v := new(slog.LevelVar)
+	if err := v.UnmarshalText([]byte(name)); err != nil {
+		v.Set(slog.LevelInfo)
+	}
+	return v
 }
 
 // isJournalStream reports whether f is the stream JOURNAL_STREAM

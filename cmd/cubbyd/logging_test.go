@@ -37,7 +37,7 @@ func logged(t *testing.T, f *os.File) []string {
 
 func TestJournalLogsCarryPriorityAndNoTime(t *testing.T) {
 	f, stream := logFile(t)
-	log := newLogger("debug", "text", f, stream)
+	log := newLogger(logLevel("debug"), "text", f, stream)
 	log.Debug("d")
 	log.Info("i", "k", "v")
 	log.With("pod", "p1").WithGroup("g").Warn("w", "k", 2)
@@ -51,7 +51,7 @@ func TestJournalLogsCarryPriorityAndNoTime(t *testing.T) {
 
 func TestJournalJSONLogs(t *testing.T) {
 	f, stream := logFile(t)
-	newLogger("info", "json", f, stream).Warn("w", "k", "v")
+	newLogger(logLevel("info"), "json", f, stream).Warn("w", "k", "v")
 	lines := logged(t, f)
 	rest, ok := strings.CutPrefix(lines[0], "<4>")
 	if len(lines) != 1 || !ok {
@@ -77,7 +77,7 @@ func TestLogsOutsideTheJournal(t *testing.T) {
 		"JOURNAL_STREAM names another fd": {other, stream},
 		"JOURNAL_STREAM garbage":          {f, "x:y"},
 	} {
-		newLogger("info", "json", tc.f, tc.stream).Info("hello")
+		newLogger(logLevel("info"), "json", tc.f, tc.stream).Info("hello")
 		lines := logged(t, tc.f)
 		last := lines[len(lines)-1]
 		var rec map[string]any

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,7 +63,10 @@ func run() error {
 		_, err := fmt.Print(registryExample)
 		return err
 	}
-	cs, err := loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	load := func() (*configSet, error) {
+		return loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	}
+	cs, err := load()
 	switch {
 	case *configCheck && err == nil:
 		_, err = fmt.Printf("configuration OK: defaults, %s\n", strings.Join(append(cs.files, "flags"), ", "))
@@ -73,7 +77,8 @@ func run() error {
 		return err
 	}
 	cfg := cs.cfg
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
+	level := logLevel(cfg.LogLevel)
+	log := newLogger(level, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
 	sd, err := notifierFromEnv()
 	if err != nil {
 		return err
@@ -100,6 +105,8 @@ func run() error {
 		return err
 	}
 	defer d.close()
+	d.level = level
+	d.watchReload(ctx, load)
 	return d.serve(ctx, metricsLn)
 }
 
@@ -120,8 +127,13 @@ const registryExample = `
 
 // daemon is cubbyd wired together.
 type daemon struct {
-	cfg    config
+	// cfg is the configuration cubbyd started with.
+	cfg config
+	// mu guards live, the configuration in effect, which a reload changes.
+	mu     sync.Mutex
+	live   config
 	log    *slog.Logger
+	level  *slog.LevelVar // the logger's, set by a reload
 	db     *store.DB
 	images *rootfs.Store
 	rt     *sandbox.Runtime
@@ -133,7 +145,7 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, sd: sd}
+	d = &daemon{cfg: cfg, live: cfg, log: log, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -155,10 +167,6 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
 		return nil, err
 	}
-	registries := map[string]rootfs.RegistryConfig{}
-	for host, rc := range cfg.Image.Registries {
-		registries[host] = rootfs.RegistryConfig{Mirrors: rc.Mirrors, SkipUpstream: rc.SkipUpstream}
-	}
 	noProgress := cfg.Image.NoProgressTimeout
 	if noProgress == 0 {
 		noProgress = -1 // "0s" in the config disables the timeout
@@ -167,7 +175,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		Root:                   filepath.Join(cfg.Root, "images"),
 		InsecureRegistries:     cfg.Image.InsecureRegistries,
 		Platform:               cfg.Image.Platform,
-		Registries:             registries,
+		Registries:             storeRegistries(cfg),
 		NoProgressTimeout:      noProgress,
 		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
 		Logger:                 log,
