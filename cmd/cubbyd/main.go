@@ -218,6 +218,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		MaxConcurrentExecs:  cfg.Containers.MaxConcurrentExecs,
 		PidsLimit:           cfg.Containers.PidsLimit,
 		UnsetSeccompProfile: cfg.Containers.UnsetSeccompProfile,
+		StatusInfo:          d.statusInfo,
 	}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,13 +111,9 @@ type leaf struct {
 
 // flatten maps each leaf key of c, as TOML spells it, to its value.
 func flatten(c config) (map[string]leaf, error) {
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
-		return nil, fmt.Errorf("encode config: %w", err)
-	}
-	var tree map[string]any
-	if _, err := toml.Decode(buf.String(), &tree); err != nil {
-		return nil, fmt.Errorf("decode config: %w", err)
+	tree, err := configTree(c)
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]leaf{}
 	var walk func(prefix toml.Key, m map[string]any)
