@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,9 +38,8 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 	if s.isClosed() {
 		return Image{}, ErrClosed
 	}
-	var counter atomic.Int64
-	done := logProgress(s.log, canonical(r), &counter)
-	ctx = withCounter(ctx, &counter)
+	progress, done := trackPull(s.log, s.progressInterval, s.observer, canonical(r))
+	ctx = withProgress(ctx, progress)
 
 	var img Image
 	var err error

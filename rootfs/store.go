@@ -39,6 +39,11 @@ type Config struct {
 	MaxConcurrentDownloads int
 	// Logger receives pull progress. nil discards it.
 	Logger *slog.Logger
+	// ProgressInterval is how often a running pull logs its progress.
+	// 0 means DefaultProgressInterval.
+	ProgressInterval time.Duration
+	// PullObserver, when set, is told about every pull (metrics).
+	PullObserver PullObserver
 	// Fault, when set, is called at each named fault point (FaultLayersStored);
 	// crash-consistency tests make it kill the process. nil in production.
 	Fault func(point string)
@@ -58,10 +63,14 @@ type Store struct {
 	transport     *policyTransport
 	maxConcurrent int
 	log           *slog.Logger
-	fault         func(point string)
-	db            *bolt.DB
-	flights       flights
-	usage         usageCache
+	// progressInterval and observer: Config's ProgressInterval and
+	// PullObserver.
+	progressInterval time.Duration
+	observer         PullObserver
+	fault            func(point string)
+	db               *bolt.DB
+	flights          flights
+	usage            usageCache
 
 	mu        sync.RWMutex
 	closed    bool
@@ -100,22 +109,27 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConcurrentDownloads <= 0 {
 		cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
 	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	root := filepath.Clean(cfg.Root)
 	s := &Store{
-		root:          root,
-		platform:      *platform,
-		maxConcurrent: cfg.MaxConcurrentDownloads,
-		log:           cfg.Logger,
-		fault:         cfg.Fault,
-		images:        map[string]*imageRecord{},
-		tags:          map[string]string{},
-		digests:       map[string]string{},
-		layers:        map[string]layerRecord{},
-		snapshots:     map[string]snapshotRecord{},
-		leases:        map[string]int{},
+		root:             root,
+		platform:         *platform,
+		maxConcurrent:    cfg.MaxConcurrentDownloads,
+		log:              cfg.Logger,
+		progressInterval: cfg.ProgressInterval,
+		observer:         cfg.PullObserver,
+		fault:            cfg.Fault,
+		images:           map[string]*imageRecord{},
+		tags:             map[string]string{},
+		digests:          map[string]string{},
+		layers:           map[string]layerRecord{},
+		snapshots:        map[string]snapshotRecord{},
+		leases:           map[string]int{},
 	}
 	s.registries.Store(settings)
 	s.transport = newPolicyTransport(func() hostPolicy { return s.registries.Load().policy }, cfg.NoProgressTimeout)
