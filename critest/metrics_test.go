@@ -95,9 +95,19 @@ func TestMetricsMoveWithAPodLifecycle(t *testing.T) {
 		{`cubby_exec_sync_duration_seconds_count`, 1},
 		{`cubby_pods{state="ready"}`, 1},
 		{`cubby_containers{state="running"}`, 1},
+		{`cubby_image_pulls_total{result="success"}`, 1},
+		{`cubby_image_pull_duration_seconds_count`, 1},
 	} {
 		if got := metricValue(t, during, tc.series) - metricValue(t, before, tc.series); got != tc.delta {
 			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
+		}
+	}
+	if got := metricValue(t, during, "cubby_image_pull_bytes_total") - metricValue(t, before, "cubby_image_pull_bytes_total"); got <= 0 {
+		t.Errorf("cubby_image_pull_bytes_total moved by %v after a pull", got)
+	}
+	for _, series := range []string{"cubby_image_pulls_in_flight", "cubby_image_pull_bytes_in_flight"} {
+		if got := metricValue(t, during, series); got != 0 {
+			t.Errorf("%s = %v with no pull running", series, got)
 		}
 	}
 	for _, series := range []string{"go_goroutines", "process_open_fds"} {

@@ -171,6 +171,17 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 	if noProgress == 0 {
 		noProgress = -1 // "0s" in the config disables the timeout
 	}
+	var pulls rootfs.PullObserver
+	if cfg.Metrics.Address != "" {
+		if d.metricsReg, err = newMetricsRegistry(); err != nil {
+			return nil, err
+		}
+		pm, err := newPullMetrics(d.metricsReg)
+		if err != nil {
+			return nil, err
+		}
+		pulls = pm
+	}
 	if d.images, err = rootfs.Open(rootfs.Config{
 		Root:                   filepath.Join(cfg.Root, "images"),
 		InsecureRegistries:     cfg.Image.InsecureRegistries,
@@ -179,6 +190,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		NoProgressTimeout:      noProgress,
 		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
 		Logger:                 log,
+		PullObserver:           pulls,
 		Fault:                  fault,
 	}); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
@@ -203,10 +215,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		return nil, err
 	}
 	d.rt = rt
-	if cfg.Metrics.Address != "" {
-		if d.metricsReg, err = newMetricsRegistry(); err != nil {
-			return nil, err
-		}
+	if d.metricsReg != nil {
 		if d.metrics, err = server.NewMetrics(d.metricsReg); err != nil {
 			return nil, fmt.Errorf("register CRI metrics: %w", err)
 		}
