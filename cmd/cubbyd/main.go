@@ -235,6 +235,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		Cgroups: cgroups,
 		Runtime: rt,
 		Log:     log,
+		Metrics: d.metrics,
 	})
 	if err != nil {
 		return nil, err

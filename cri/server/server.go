@@ -59,6 +59,9 @@ type Deps struct {
 	Cgroups *cgroupmgr.Manager
 	Runtime *sandbox.Runtime
 	Log     *slog.Logger
+	// Metrics records pod step durations and pod init exits; nil: none.
+	// (The CRI call metrics are the interceptors'.)
+	Metrics *Metrics
 }
 
 // Server serves the CRI runtime and image services.
@@ -73,6 +76,7 @@ type Server struct {
 	cgroups *cgroupmgr.Manager
 	rt      *sandbox.Runtime
 	log     *slog.Logger
+	metrics *Metrics // nil: none
 	objs    *objects
 	events  events
 	// stream is the exec/attach/port-forward server, once started.
@@ -106,6 +110,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cgroups:  deps.Cgroups,
 		rt:       deps.Runtime,
 		log:      deps.Log,
+		metrics:  deps.Metrics,
 		objs:     newObjects(),
 		release:  newMemReleaser(),
 		security: newSecurityInfo(cfg.UnsetSeccompProfile),
