@@ -76,6 +76,11 @@ func run() error {
 	case err != nil:
 		return err
 	}
+	// SIGHUP is caught from here on, so that one sent while cubbyd starts
+	// up reloads once it is up instead of killing it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg := cs.cfg
 	level := logLevel(cfg.LogLevel)
 	log := newLogger(level, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
@@ -100,13 +105,12 @@ func run() error {
 		return err
 	}
 	adoptOrphans(ctx, log)
-	d, err := newDaemon(cfg, log, sd)
+	d, err := newDaemon(cfg, log, level, sd)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	d.level = level
-	d.watchReload(ctx, load)
+	go d.reloadOn(ctx, hup, load)
 	return d.serve(ctx, metricsLn)
 }
 
@@ -144,8 +148,8 @@ type daemon struct {
 	metrics    *server.Metrics
 }
 
-func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, live: cfg, log: log, sd: sd}
+func newDaemon(cfg config, log *slog.Logger, level *slog.LevelVar, sd *notifier) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, live: cfg, log: log, level: level, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/BurntSushi/toml"
 
@@ -131,21 +129,17 @@ func flatten(c config) (map[string]leaf, error) {
 	return out, nil
 }
 
-// watchReload reloads the configuration on each SIGHUP until ctx ends.
-func (d *daemon) watchReload(ctx context.Context, load func() (*configSet, error)) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				d.reload(load)
-			}
+// reloadOn reloads the configuration with load on each signal from hup
+// until ctx ends.
+func (d *daemon) reloadOn(ctx context.Context, hup <-chan os.Signal, load func() (*configSet, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			d.reload(load)
 		}
-	}()
+	}
 }
 
 // reload re-reads the configuration with load and applies what can change

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"cubby/rootfs"
 )
 
 func TestPlanReload(t *testing.T) {
@@ -71,4 +79,69 @@ func equalSorted(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestReload runs reloads against a real image store and logger: a
+// config with a mistake is refused with its file:line: key, a good one
+// sets the log level and the mirrors and names the keys that need a
+// restart.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	write(fmt.Sprintf("root = %q\n", root))
+	load := func() (*configSet, error) { return loadConfigSet(path, true, nil) }
+	cs, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := rootfs.Open(rootfs.Config{Root: filepath.Join(root, "images")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { images.Close() })
+	var logged bytes.Buffer
+	level := logLevel("info")
+	d := &daemon{cfg: cs.cfg, live: cs.cfg, images: images, level: level, log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: level}))}
+
+	write(fmt.Sprintf("root = %q\nlog_level = \"loud\"\n[image.registries.\"registry.k8s.io\"]\nmirrors = [\"http://127.0.0.1:5000\"]\n", root))
+	d.reload(load)
+	if want := path + ":2: log_level:"; !strings.Contains(logged.String(), want) || strings.Contains(logged.String(), `msg="configuration reloaded"`) {
+		t.Errorf("bad config: log lacks %q or reloaded anyway:\n%s", want, logged.String())
+	}
+	if len(d.live.Image.Registries) != 0 || level.Level() != slog.LevelInfo {
+		t.Errorf("a refused config changed the running one: %+v, level %v", d.live.Image, level.Level())
+	}
+
+	logged.Reset()
+	write(fmt.Sprintf("root = %q\nlog_level = \"debug\"\nlisten = \"/run/other.sock\"\n[image.registries.\"registry.k8s.io\"]\nmirrors = [\"http://127.0.0.1:5000\"]\n", root+"-moved"))
+	d.reload(load)
+	out := logged.String()
+	for _, want := range []string{
+		`key=root set_in=` + path + `:1`,
+		`key=listen set_in=` + path + `:3`,
+		`msg="configuration reloaded" changed=image.registries,log_level needs_restart=listen,root`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if level.Level() != slog.LevelDebug || d.live.Root != root || len(d.live.Image.Registries) != 1 {
+		t.Errorf("after reload: level %v, root %q, registries %v", level.Level(), d.live.Root, d.live.Image.Registries)
+	}
+
+	// A mirror the image store refuses: nothing changes.
+	logged.Reset()
+	write(fmt.Sprintf("root = %q\n[image.registries.\"registry.k8s.io\"]\nmirrors = [\"ftp://x\"]\n", root))
+	d.reload(load)
+	if !strings.Contains(logged.String(), `msg="configuration reload refused"`) || level.Level() != slog.LevelDebug ||
+		d.live.Image.Registries["registry.k8s.io"].Mirrors[0] != "http://127.0.0.1:5000" {
+		t.Errorf("a mirror the store refuses: level %v, registries %v, log:\n%s", level.Level(), d.live.Image.Registries, logged.String())
+	}
 }
