@@ -198,6 +198,9 @@ func (d *Daemon) Reload(timeout time.Duration) (string, error) {
 		if strings.Contains(logged, `msg="configuration reloaded"`) || strings.Contains(logged, `msg="configuration reload refused`) {
 			return logged, nil
 		}
+		if !d.Running() {
+			return logged, fmt.Errorf("%w after SIGHUP", ErrDaemonExited)
+		}
 		if time.Now().After(deadline) {
 			return logged, fmt.Errorf("cubbyd %d logged no reload %s after SIGHUP", d.cmd.Process.Pid, timeout)
 		}
