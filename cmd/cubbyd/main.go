@@ -1,5 +1,7 @@
 // Command cubbyd is the cubby CRI runtime daemon: it serves the CRI
 // RuntimeService and ImageService on a unix socket for kubelet and crictl.
+// On SIGHUP it reloads what of its configuration can change at runtime
+// (reload.go).
 package main
 
 import (
