@@ -250,6 +250,9 @@ func newDaemon(cfg config, log *slog.Logger, level *slog.LevelVar, sd *notifier)
 		if err := d.metricsReg.Register(d.srv.StateCollector()); err != nil {
 			return nil, fmt.Errorf("register state metrics: %w", err)
 		}
+		if err := d.metricsReg.Register(keeperRestarts(rt)); err != nil {
+			return nil, fmt.Errorf("register keeper metrics: %w", err)
+		}
 	}
 	addr, err := d.srv.StartStreaming(cfg.Streaming.Address)
 	if err != nil {
