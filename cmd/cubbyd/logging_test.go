@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -88,5 +89,41 @@ func TestLogsOutsideTheJournal(t *testing.T) {
 		if _, hasTime := rec["time"]; !hasTime {
 			t.Errorf("%s: no time in %q", name, last)
 		}
+	}
+}
+
+// TestLogFormatSwitch switches a journal sink from text to JSON while
+// loggers derived before log from several goroutines: every line is whole,
+// keeps its priority prefix and its attributes, and the lines after the
+// switch are JSON.
+func TestLogFormatSwitch(t *testing.T) {
+	f, _ := logFile(t)
+	sink := newLogSink(logLevel("info"), "text", f, true)
+	derived := sink.logger().With("pod", "p1").WithGroup("g")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for range 50 {
+				derived.Info("m", "i", i)
+			}
+		})
+	}
+	sink.setFormat("json")
+	wg.Wait()
+	derived.Warn("after", "k", "v")
+	lines := logged(t, f)
+	for _, line := range lines {
+		rest, ok := strings.CutPrefix(line, "<6>")
+		if !ok {
+			rest, ok = strings.CutPrefix(line, "<4>")
+		}
+		if !ok || !(strings.HasPrefix(rest, "level=") || strings.HasPrefix(rest, "{")) || !strings.Contains(rest, "p1") {
+			t.Fatalf("torn or bare line %q", line)
+		}
+	}
+	var rec map[string]any
+	last := strings.TrimPrefix(lines[len(lines)-1], "<4>")
+	if err := json.Unmarshal([]byte(last), &rec); err != nil || rec["pod"] != "p1" || rec["g"].(map[string]any)["k"] != "v" {
+		t.Errorf("line after the switch %q: %v %v", last, rec, err)
 	}
 }

@@ -84,8 +84,8 @@ func run() error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	cfg := cs.cfg
-	level := logLevel(cfg.LogLevel)
-	log := newLogger(level, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
+	logs := newLogSink(logLevel(cfg.LogLevel), cfg.LogFormat, os.Stderr, isJournalStream(os.Stderr, os.Getenv("JOURNAL_STREAM")))
+	log := logs.logger()
 	sd, err := notifierFromEnv()
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func run() error {
 		return err
 	}
 	adoptOrphans(ctx, log)
-	d, err := newDaemon(cfg, log, level, sd)
+	d, err := newDaemon(cfg, logs, sd)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ type daemon struct {
 	mu     sync.Mutex
 	live   config
 	log    *slog.Logger
-	level  *slog.LevelVar // the logger's, set by a reload
+	logs   *logSink // the logger's level and format, which a reload sets
 	db     *store.DB
 	images *rootfs.Store
 	rt     *sandbox.Runtime
@@ -150,8 +150,9 @@ type daemon struct {
 	metrics    *server.Metrics
 }
 
-func newDaemon(cfg config, log *slog.Logger, level *slog.LevelVar, sd *notifier) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, live: cfg, log: log, level: level, sd: sd}
+func newDaemon(cfg config, logs *logSink, sd *notifier) (d *daemon, err error) {
+	log := logs.logger()
+	d = &daemon{cfg: cfg, live: cfg, log: log, logs: logs, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()

@@ -28,6 +28,7 @@ type reloadable struct {
 // own; the conf_dir key itself is fixed.)
 var reloadables = []reloadable{
 	{toml.Key{"log_level"}, func(d *config, s config) { d.LogLevel = s.LogLevel }},
+	{toml.Key{"log_format"}, func(d *config, s config) { d.LogFormat = s.LogFormat }},
 	{toml.Key{"image", "insecure_registries"}, func(d *config, s config) { d.Image.InsecureRegistries = s.Image.InsecureRegistries }},
 	{toml.Key{"image", "registries"}, func(d *config, s config) { d.Image.Registries = s.Image.Registries }},
 }
@@ -196,8 +197,9 @@ func (d *daemon) apply(cfg config) error {
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err == nil {
-		d.level.Set(level)
+		d.logs.level.Set(level)
 	}
+	d.logs.setFormat(cfg.LogFormat)
 	return nil
 }
 

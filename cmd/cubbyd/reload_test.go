@@ -34,17 +34,17 @@ func TestPlanReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"image.insecure_registries", "image.registries", "log_level"}; !equalSorted(plan.changed, want) {
+	if want := []string{"image.insecure_registries", "image.registries", "log_format", "log_level"}; !equalSorted(plan.changed, want) {
 		t.Errorf("changed = %v; want %v", plan.changed, want)
 	}
-	if want := []string{"cni.bin_dirs", "log_format", "metrics.address", "root", "streaming.address"}; !equalSorted(plan.refused, want) {
+	if want := []string{"cni.bin_dirs", "metrics.address", "root", "streaming.address"}; !equalSorted(plan.refused, want) {
 		t.Errorf("refused = %v; want %v", plan.refused, want)
 	}
 	got := plan.cfg
-	if got.LogLevel != "debug" || !slices.Equal(got.Image.InsecureRegistries, next.Image.InsecureRegistries) || len(got.Image.Registries) != 2 {
+	if got.LogLevel != "debug" || got.LogFormat != "json" || !slices.Equal(got.Image.InsecureRegistries, next.Image.InsecureRegistries) || len(got.Image.Registries) != 2 {
 		t.Errorf("reloadable settings not taken: %+v", got)
 	}
-	if got.Root != running.Root || got.LogFormat != running.LogFormat || got.Streaming != running.Streaming ||
+	if got.Root != running.Root || got.Streaming != running.Streaming ||
 		!slices.Equal(got.CNI.BinDirs, running.CNI.BinDirs) || got.Metrics != running.Metrics {
 		t.Errorf("restart-only settings changed: %+v", got)
 	}
@@ -108,7 +108,8 @@ func TestReload(t *testing.T) {
 	t.Cleanup(func() { images.Close() })
 	var logged bytes.Buffer
 	level := logLevel("info")
-	d := &daemon{cfg: cs.cfg, live: cs.cfg, images: images, level: level, log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: level}))}
+	logs := newLogSink(level, "text", &logged, false)
+	d := &daemon{cfg: cs.cfg, live: cs.cfg, images: images, logs: logs, log: logs.logger().With("component", "test")}
 
 	write(fmt.Sprintf("root = %q\nlog_level = \"loud\"\n[image.registries.\"registry.k8s.io\"]\nmirrors = [\"http://127.0.0.1:5000\"]\n", root))
 	d.reload(load)
@@ -126,7 +127,7 @@ func TestReload(t *testing.T) {
 	for _, want := range []string{
 		`key=root set_in=` + path + `:1`,
 		`key=listen set_in=` + path + `:3`,
-		`msg="configuration reloaded" changed=image.registries,log_level needs_restart=listen,root`,
+		`changed=image.registries,log_level needs_restart=listen,root`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
@@ -135,6 +136,20 @@ func TestReload(t *testing.T) {
 	if level.Level() != slog.LevelDebug || d.live.Root != root || len(d.live.Image.Registries) != 1 {
 		t.Errorf("after reload: level %v, root %q, registries %v", level.Level(), d.live.Root, d.live.Image.Registries)
 	}
+
+	// log_format too: the next lines, of loggers made before, are JSON.
+	logged.Reset()
+	write(fmt.Sprintf("root = %q\nlog_format = \"json\"\n", root))
+	d.reload(load)
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "{") || !strings.Contains(last, `"msg":"configuration reloaded"`) || !strings.Contains(last, `"component":"test"`) {
+		t.Errorf("after log_format = json, the last line is %q", last)
+	}
+	if level.Level() != slog.LevelInfo {
+		t.Errorf("log_level left out: level %v, want the default info", level.Level())
+	}
+	write(fmt.Sprintf("root = %q\nlog_level = \"debug\"\n[image.registries.\"registry.k8s.io\"]\nmirrors = [\"http://127.0.0.1:5000\"]\n", root))
+	d.reload(load)
 
 	// A mirror the image store refuses: nothing changes.
 	logged.Reset()
