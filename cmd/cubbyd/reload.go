@@ -160,16 +160,16 @@ func (d *daemon) reload(load func() (*configSet, error)) {
 		d.log.Error("configuration reload refused", "error", err)
 		return
 	}
+	if err := d.apply(plan.cfg); err != nil {
+		d.log.Error("configuration reload refused", "error", err)
+		return
+	}
 	for _, k := range plan.refused {
 		file, line := cs.where(k)
 		if line > 0 {
 			file = fmt.Sprintf("%s:%d", file, line)
 		}
 		d.log.Warn("configuration change needs a restart; running value kept", "key", k, "set_in", file)
-	}
-	if err := d.apply(plan.cfg); err != nil {
-		d.log.Error("configuration reload refused", "error", err)
-		return
 	}
 	d.live = plan.cfg
 	d.log.Info("configuration reloaded", "changed", strings.Join(plan.changed, ","), "needs_restart", strings.Join(plan.refused, ","))
