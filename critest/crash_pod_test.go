@@ -238,7 +238,7 @@ func TestKeeperKilled(t *testing.T) {
 	if suite.Options().External() {
 		t.Skip("kills the runtime's pod init keeper; -endpoint given")
 	}
-	env := suite.NewEnv(t)
+	env := suite.NewEnv(t, framework.WithMetrics("127.0.0.1:0"))
 	reg := suite.Image(t)
 	pullImage(t, env, reg.Ref)
 	old := startCrashPod(t, env, reg.Ref, "kept", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
@@ -254,6 +254,13 @@ func TestKeeperKilled(t *testing.T) {
 	next := startCrashPod(t, env, reg.Ref, "next", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
 	if k := checkKeptBy(t, env, "pod init of a pod started after", next.init); k.Pid == keeper.Pid {
 		t.Errorf("new pod kept by the dead keeper's pid %d", k.Pid)
+	}
+	addr, err := env.Daemon.MetricsAddress()
+	if err != nil || addr == "" {
+		t.Fatalf("no metrics address in the cubbyd log (%v)", err)
+	}
+	if _, body := scrape(t, addr, "/metrics"); metricValue(t, body, "cubby_pod_keeper_restarts_total") != 1 {
+		t.Errorf("cubby_pod_keeper_restarts_total = %v after one keeper died and a pod started, want 1", metricValue(t, body, "cubby_pod_keeper_restarts_total"))
 	}
 	if resp := execSync(t, env, old.ctrID, 10, "echo", "still here"); resp.GetExitCode() != 0 {
 		t.Errorf("exec in the pod of the dead keeper: exit %d, %s", resp.GetExitCode(), resp.GetStderr())

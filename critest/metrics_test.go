@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,9 +96,23 @@ func TestMetricsMoveWithAPodLifecycle(t *testing.T) {
 		{`cubby_exec_sync_duration_seconds_count`, 1},
 		{`cubby_pods{state="ready"}`, 1},
 		{`cubby_containers{state="running"}`, 1},
+		{`cubby_image_pulls_total{result="success"}`, 1},
+		{`cubby_image_pull_duration_seconds_count`, 1},
+		{`cubby_pod_start_step_duration_seconds_count{step="cgroups"}`, 1},
+		{`cubby_pod_start_step_duration_seconds_count{step="pod_init"}`, 1},
+		{`cubby_pod_start_step_duration_seconds_count{step="network"}`, 1},
+		{`cubby_pod_start_step_duration_seconds_count{step="record"}`, 1},
 	} {
 		if got := metricValue(t, during, tc.series) - metricValue(t, before, tc.series); got != tc.delta {
 			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
+		}
+	}
+	if got := metricValue(t, during, "cubby_image_pull_bytes_total") - metricValue(t, before, "cubby_image_pull_bytes_total"); got <= 0 {
+		t.Errorf("cubby_image_pull_bytes_total moved by %v after a pull", got)
+	}
+	for _, series := range []string{"cubby_image_pulls_in_flight", "cubby_image_pull_bytes_in_flight"} {
+		if got := metricValue(t, during, series); got != 0 {
+			t.Errorf("%s = %v with no pull running", series, got)
 		}
 	}
 	for _, series := range []string{"go_goroutines", "process_open_fds"} {
@@ -111,6 +126,12 @@ func TestMetricsMoveWithAPodLifecycle(t *testing.T) {
 	if got := metricValue(t, after, `cubby_pods{state="ready"}`); got != metricValue(t, before, `cubby_pods{state="ready"}`) {
 		t.Errorf("ready pods after removal %v, want as before", got)
 	}
+	for _, step := range []string{"pod_init", "network", "namespaces_cgroup", "record"} {
+		series := `cubby_pod_stop_step_duration_seconds_count{step="` + step + `"}`
+		if got := metricValue(t, after, series) - metricValue(t, during, series); got < 1 {
+			t.Errorf("%s moved by %v over a pod removal, want at least 1", series, got)
+		}
+	}
 	if got := metricValue(t, after, `cubby_cri_requests_total{method="RemovePodSandbox"}`) - metricValue(t, before, `cubby_cri_requests_total{method="RemovePodSandbox"}`); got < 1 {
 		t.Errorf("RemovePodSandbox not counted")
 	}
@@ -118,6 +139,33 @@ func TestMetricsMoveWithAPodLifecycle(t *testing.T) {
 
 // TestMetricsBadAddressFailsStartUp starts cubbyd with a metrics address it
 // cannot use and checks that it exits at once naming the setting.
+// TestMetricsPodInitKilled kills a ready pod's init: the daemon counts an
+// unexpected pod init exit.
+func TestMetricsPodInitKilled(t *testing.T) {
+	if suite.Options().External() {
+		t.Skip("kills the runtime's pod init; -endpoint given")
+	}
+	env := suite.NewEnv(t, framework.WithMetrics("127.0.0.1:0"))
+	addr, err := env.Daemon.MetricsAddress()
+	if err != nil || addr == "" {
+		t.Fatalf("no metrics address in the cubbyd log (%v)", err)
+	}
+	reg := suite.Image(t)
+	pullImage(t, env, reg.Ref)
+	p := startCrashPod(t, env, reg.Ref, "initexit", runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, "exec sleep 3600")
+	const series = `cubby_pod_init_exits_total{reason="unexpected"}`
+	if _, body := scrape(t, addr, "/metrics"); metricValue(t, body, series) != 0 {
+		t.Fatalf("%s counts before any pod init died:\n%s", series, body)
+	}
+	if err := syscall.Kill(p.init.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitPodState(t, env, p.id, runtimeapi.PodSandboxState_SANDBOX_NOTREADY)
+	if _, body := scrape(t, addr, "/metrics"); metricValue(t, body, series) != 1 {
+		t.Errorf("%s = %v after a pod init was killed, want 1\n%s", series, metricValue(t, body, series), body)
+	}
+}
+
 func TestMetricsBadAddressFailsStartUp(t *testing.T) {
 	if suite.Options().External() {
 		t.Skip("starts its own cubbyd binary; the runtime is external")

@@ -25,4 +25,8 @@
 //
 // Store is safe for concurrent use. Downloads, unpacks and directory removal
 // run without the store lock; only the short metadata commits take it.
+// SetRegistries swaps the mirrors and insecure registries while pulls run.
+// A pull logs its progress every Config.ProgressInterval and tells
+// Config.PullObserver (cubbyd's metrics) of its start, bytes and end; the
+// package itself knows nothing of Prometheus.
 package rootfs

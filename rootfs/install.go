@@ -55,6 +55,7 @@ func (s *Store) install(ctx context.Context, src source, tag, repoDigest string)
 	for _, l := range src.layers {
 		size += l.size
 	}
+	progressFrom(ctx).setTotals(len(src.layers), size)
 	if err := s.fetchLayers(ctx, src.layers, diffIDs, chains); err != nil {
 		return Image{}, fmt.Errorf("image %q: %w", id, err)
 	}
@@ -91,7 +92,9 @@ func (s *Store) fetchLayers(ctx context.Context, layers []layerSource, diffIDs [
 			if err := s.fetchLayer(ctx, l, diffIDs[i], chains[i]); err != nil {
 				errs[i] = err
 				cancel()
+				return
 			}
+			progressFrom(ctx).layerDone()
 		})
 	}
 	wg.Wait()

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,15 +38,16 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 	if s.isClosed() {
 		return Image{}, ErrClosed
 	}
-	var counter atomic.Int64
-	done := logProgress(s.log, canonical(r), &counter)
-	ctx = withCounter(ctx, &counter)
+	progress, done := trackPull(s.log, s.progressInterval, s.observer, canonical(r))
+	ctx = withProgress(ctx, progress)
 
 	var img Image
 	var err error
 	var failed []string
-	for _, ep := range s.registries.endpoints(r.Context().RegistryStr()) {
-		img, err = s.pullFrom(ctx, r, ep, auth)
+	// One pull keeps the registry settings it started with.
+	settings := s.registries.Load()
+	for _, ep := range settings.hosts.endpoints(r.Context().RegistryStr()) {
+		img, err = s.pullFrom(ctx, r, ep, settings.policy, auth)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -66,9 +66,9 @@ func (s *Store) pull(ctx context.Context, r name.Reference, auth *Auth) (Image, 
 
 // pullFrom pulls upstream reference r from one endpoint: the upstream
 // itself or a mirror. The image is recorded under r's names either way.
-func (s *Store) pullFrom(ctx context.Context, r name.Reference, ep endpoint, auth *Auth) (Image, error) {
+func (s *Store) pullFrom(ctx context.Context, r name.Reference, ep endpoint, policy hostPolicy, auth *Auth) (Image, error) {
 	var nameOpts []name.Option
-	if ep.plainHTTP || s.policy.allowsHTTP(ep.host) {
+	if ep.plainHTTP || policy.allowsHTTP(ep.host) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	fetch, err := ep.at(r, nameOpts...)

@@ -312,3 +312,48 @@ func pushAuth(t *testing.T, ref string, img v1.Image, user, pass string) {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
+
+// TestSetRegistriesWhilePulling swaps the mirrors while pulls run: a pull
+// through a dead mirror fails, and after SetRegistries names the live one
+// the same pull succeeds. An invalid setting is refused and the live one stays.
+func TestSetRegistriesWhilePulling(t *testing.T) {
+	mirror := testRegistry(t)
+	img := testImage(t, v1.Config{}, layerOf(t, file{name: "pause", body: "p"}))
+	push(t, mirror+"/pause:3.9", img)
+	dead := map[string]RegistryConfig{"registry.k8s.io": {Mirrors: []string{"http://" + deadHost(t)}, SkipUpstream: true}}
+	live := map[string]RegistryConfig{"registry.k8s.io": {Mirrors: []string{"http://" + mirror}, SkipUpstream: true}}
+
+	s, err := Open(Config{Root: t.TempDir(), Registries: dead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, "registry.k8s.io/pause:3.9", nil); err == nil {
+		t.Fatal("Pull through a dead mirror succeeded")
+	}
+	// Swap back and forth under concurrent pulls (for -race).
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := dead
+			if i%2 == 0 {
+				cfg = live
+			}
+			_ = s.SetRegistries(nil, cfg)
+			_, _ = s.Pull(ctx, "registry.k8s.io/pause:3.9", nil)
+		}()
+	}
+	wg.Wait()
+	if err := s.SetRegistries(nil, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRegistries(nil, map[string]RegistryConfig{"registry.k8s.io": {SkipUpstream: true}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("SetRegistries(skip_upstream without mirrors) = %v; want ErrInvalidArgument", err)
+	}
+	if _, err := s.Pull(ctx, "registry.k8s.io/pause:3.9", nil); err != nil {
+		t.Fatalf("Pull after SetRegistries named the live mirror: %v", err)
+	}
+}

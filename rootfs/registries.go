@@ -135,3 +135,34 @@ func (ep endpoint) at(r name.Reference, opts ...name.Option) (name.Reference, er
 	}
 	return name.ParseReference(repo+sep+r.Identifier(), opts...)
 }
+
+// registrySettings are the registry settings of a Store that SetRegistries
+// replaces whole: the mirrors and the policy that follows from them and
+// the insecure registries.
+type registrySettings struct {
+	hosts  registryHosts
+	policy hostPolicy
+}
+
+func newRegistrySettings(insecure []string, registries map[string]RegistryConfig) (*registrySettings, error) {
+	hosts, err := parseRegistries(registries)
+	if err != nil {
+		return nil, err
+	}
+	return &registrySettings{hosts: hosts, policy: newHostPolicy(insecure, hosts.plainHTTPHosts())}, nil
+}
+
+// SetRegistries replaces the insecure registries and the per-registry
+// mirrors, as Config's fields of the same names, while the store serves:
+// pulls that start afterwards use the new settings, a pull under way keeps
+// the mirrors it started with, and every registry request checks plain HTTP
+// against the settings current when it is made. Invalid settings are
+// refused and the old ones stay.
+func (s *Store) SetRegistries(insecure []string, registries map[string]RegistryConfig) error {
+	settings, err := newRegistrySettings(insecure, registries)
+	if err != nil {
+		return err
+	}
+	s.registries.Store(settings)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -38,6 +39,11 @@ type Config struct {
 	MaxConcurrentDownloads int
 	// Logger receives pull progress. nil discards it.
 	Logger *slog.Logger
+	// ProgressInterval is how often a running pull logs its progress.
+	// 0 means DefaultProgressInterval.
+	ProgressInterval time.Duration
+	// PullObserver, when set, is told about every pull (metrics).
+	PullObserver PullObserver
 	// Fault, when set, is called at each named fault point (FaultLayersStored);
 	// crash-consistency tests make it kill the process. nil in production.
 	Fault func(point string)
@@ -49,17 +55,22 @@ const FaultLayersStored = "pull-image/layers"
 
 // Store is the node's image store and snapshotter.
 type Store struct {
-	root          string
-	platform      v1.Platform
-	policy        hostPolicy
-	registries    registryHosts
+	root     string
+	platform v1.Platform
+	// registries holds the mirrors and the HTTP policy; SetRegistries
+	// swaps them while pulls run.
+	registries    atomic.Pointer[registrySettings]
 	transport     *policyTransport
 	maxConcurrent int
 	log           *slog.Logger
-	fault         func(point string)
-	db            *bolt.DB
-	flights       flights
-	usage         usageCache
+	// progressInterval and observer: Config's ProgressInterval and
+	// PullObserver.
+	progressInterval time.Duration
+	observer         PullObserver
+	fault            func(point string)
+	db               *bolt.DB
+	flights          flights
+	usage            usageCache
 
 	mu        sync.RWMutex
 	closed    bool
@@ -85,7 +96,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform %q: %v", ErrInvalidArgument, cfg.Platform, err)
 	}
-	registries, err := parseRegistries(cfg.Registries)
+	settings, err := newRegistrySettings(cfg.InsecureRegistries, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -98,26 +109,30 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConcurrentDownloads <= 0 {
 		cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
 	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	root := filepath.Clean(cfg.Root)
 	s := &Store{
-		root:          root,
-		platform:      *platform,
-		policy:        newHostPolicy(cfg.InsecureRegistries, registries.plainHTTPHosts()),
-		registries:    registries,
-		maxConcurrent: cfg.MaxConcurrentDownloads,
-		log:           cfg.Logger,
-		fault:         cfg.Fault,
-		images:        map[string]*imageRecord{},
-		tags:          map[string]string{},
-		digests:       map[string]string{},
-		layers:        map[string]layerRecord{},
-		snapshots:     map[string]snapshotRecord{},
-		leases:        map[string]int{},
+		root:             root,
+		platform:         *platform,
+		maxConcurrent:    cfg.MaxConcurrentDownloads,
+		log:              cfg.Logger,
+		progressInterval: cfg.ProgressInterval,
+		observer:         cfg.PullObserver,
+		fault:            cfg.Fault,
+		images:           map[string]*imageRecord{},
+		tags:             map[string]string{},
+		digests:          map[string]string{},
+		layers:           map[string]layerRecord{},
+		snapshots:        map[string]snapshotRecord{},
+		leases:           map[string]int{},
 	}
-	s.transport = newPolicyTransport(s.policy, cfg.NoProgressTimeout)
+	s.registries.Store(settings)
+	s.transport = newPolicyTransport(func() hostPolicy { return s.registries.Load().policy }, cfg.NoProgressTimeout)
 
 	for _, dir := range []string{root, s.path("layers"), s.path("l"), s.path("snapshots"), s.path("empty")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

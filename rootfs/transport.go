@@ -86,15 +86,17 @@ func isLoopback(hostport string) bool {
 
 // policyTransport enforces hostPolicy on every request, including
 // redirects and token requests that go-containerregistry makes on its own,
-// and fails requests that make no progress for noProgress (0: never).
+// and fails requests that make no progress for noProgress (0: never). It
+// asks policy for the current one on every request, so that a reload
+// applies to requests that follow it.
 type policyTransport struct {
-	policy     hostPolicy
+	policy     func() hostPolicy
 	secure     http.RoundTripper
 	noVerify   http.RoundTripper
 	noProgress time.Duration
 }
 
-func newPolicyTransport(p hostPolicy, noProgress time.Duration) *policyTransport {
+func newPolicyTransport(p func() hostPolicy, noProgress time.Duration) *policyTransport {
 	base, ok := remote.DefaultTransport.(*http.Transport)
 	if !ok {
 		base = http.DefaultTransport.(*http.Transport)
@@ -107,11 +109,12 @@ func newPolicyTransport(p hostPolicy, noProgress time.Duration) *policyTransport
 
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
-	if req.URL.Scheme == "http" && !t.policy.allowsHTTP(host) {
+	policy := t.policy()
+	if req.URL.Scheme == "http" && !policy.allowsHTTP(host) {
 		return nil, fmt.Errorf("plain http to %q refused: not a loopback or configured insecure registry", host)
 	}
 	next := t.secure
-	if t.policy.isInsecure(host) {
+	if policy.isInsecure(host) {
 		next = t.noVerify
 	}
 	return watch(next, req, t.noProgress)

@@ -51,6 +51,10 @@ func New(stateDir, podBinary string) (*Runtime, error) {
 // Close lets the pod init keeper go; it stays while pod inits run.
 func (r *Runtime) Close() { r.keeper.Close() }
 
+// KeeperRestarts is how many pod init keepers were started to replace one
+// that died while cubbyd ran.
+func (r *Runtime) KeeperRestarts() int64 { return r.keeper.Restarts() }
+
 // PodDir is the state directory of pod id.
 func (r *Runtime) PodDir(id string) string { return filepath.Join(r.stateDir, "pods", id) }
 

@@ -7,32 +7,119 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
-// newLogger logs to stderr at level ("info" when it does not parse) in
-// format (text or json). When stderr is the journal's stream (systemd sets
+// newLogger logs to stderr at level in format (text or json); a reload
+// changes both through the logSink. When stderr is the journal's stream (systemd sets
 // JOURNAL_STREAM to its device and inode), each line starts with the
 // level as a syslog priority ("<6>" for info) for journald to file it under,
 // and carries no timestamp: the journal stamps every line itself.
-func newLogger(level, format string, stderr *os.File, journalStream string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: l}
+func newLogger(level *slog.LevelVar, format string, stderr *os.File, journalStream string) *slog.Logger {
+	return newLogSink(level, format, stderr, isJournalStream(stderr, journalStream)).logger()
+}
+
+// logSink is where cubbyd's log goes: a writer, a level and a format, the
+// format switchable while loggers derived from it (With, WithGroup) are in
+// use.
+type logSink struct {
+	level   *slog.LevelVar
+	w       io.Writer
+	journal bool // w is the journal's stream
+	// base is the handler of the current format; derived handlers apply
+	// their attributes and groups to it again when it changes.
+	base atomic.Pointer[slog.Handler]
+}
+
+func newLogSink(level *slog.LevelVar, format string, w io.Writer, journal bool) *logSink {
+	s := &logSink{level: level, w: w, journal: journal}
+	s.setFormat(format)
+	return s
+}
+
+// logger returns a logger writing to the sink.
+func (s *logSink) logger() *slog.Logger {
+	return slog.New(&switchHandler{sink: s})
+}
+
+// setFormat makes records from now on use format (text or json).
+func (s *logSink) setFormat(format string) {
+	opts := &slog.HandlerOptions{Level: s.level}
 	handler := func(w io.Writer) slog.Handler {
 		if format == "json" {
 			return slog.NewJSONHandler(w, opts)
 		}
 		return slog.NewTextHandler(w, opts)
 	}
-	if !isJournalStream(stderr, journalStream) {
-		return slog.New(handler(stderr))
+	var h slog.Handler
+	if s.journal {
+		opts.ReplaceAttr = dropTime
+		h = newJournalHandler(s.w, handler)
+	} else {
+		h = handler(s.w)
 	}
-	opts.ReplaceAttr = dropTime
-	return slog.New(newJournalHandler(stderr, handler))
+	s.base.Store(&h)
+}
+
+// switchHandler is a handler of a logSink: its base handler with the
+// attributes and groups of ops applied, redone once when the base changes.
+type switchHandler struct {
+	sink *logSink
+	ops  []func(slog.Handler) slog.Handler
+	memo atomic.Pointer[derived]
+}
+
+// derived is a switchHandler's handler for one base.
+type derived struct {
+	base *slog.Handler
+	h    slog.Handler
+}
+
+func (h *switchHandler) handler() slog.Handler {
+	base := h.sink.base.Load()
+	if d := h.memo.Load(); d != nil && d.base == base {
+		return d.h
+	}
+	out := *base
+	for _, op := range h.ops {
+		out = op(out)
+	}
+	h.memo.Store(&derived{base: base, h: out})
+	return out
+}
+
+func (h *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.handler().Enabled(ctx, l)
+}
+
+func (h *switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handler().Handle(ctx, r)
+}
+
+func (h *switchHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.with(func(b slog.Handler) slog.Handler { return b.WithAttrs(as) })
+}
+
+func (h *switchHandler) WithGroup(name string) slog.Handler {
+	return h.with(func(b slog.Handler) slog.Handler { return b.WithGroup(name) })
+}
+
+func (h *switchHandler) with(op func(slog.Handler) slog.Handler) slog.Handler {
+	ops := append(slices.Clip(h.ops), op)
+	return &switchHandler{sink: h.sink, ops: ops}
+}
+
+// logLevel returns a level variable set to name ("info" when it does not
+// parse).
+func logLevel(name string) *slog.LevelVar {
+	v := new(slog.LevelVar)
+	if err := v.UnmarshalText([]byte(name)); err != nil {
+		v.Set(slog.LevelInfo)
+	}
+	return v
 }
 
 // isJournalStream reports whether f is the stream JOURNAL_STREAM

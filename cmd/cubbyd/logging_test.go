@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -37,7 +38,7 @@ func logged(t *testing.T, f *os.File) []string {
 
 func TestJournalLogsCarryPriorityAndNoTime(t *testing.T) {
 	f, stream := logFile(t)
-	log := newLogger("debug", "text", f, stream)
+	log := newLogger(logLevel("debug"), "text", f, stream)
 	log.Debug("d")
 	log.Info("i", "k", "v")
 	log.With("pod", "p1").WithGroup("g").Warn("w", "k", 2)
@@ -51,7 +52,7 @@ func TestJournalLogsCarryPriorityAndNoTime(t *testing.T) {
 
 func TestJournalJSONLogs(t *testing.T) {
 	f, stream := logFile(t)
-	newLogger("info", "json", f, stream).Warn("w", "k", "v")
+	newLogger(logLevel("info"), "json", f, stream).Warn("w", "k", "v")
 	lines := logged(t, f)
 	rest, ok := strings.CutPrefix(lines[0], "<4>")
 	if len(lines) != 1 || !ok {
@@ -77,7 +78,7 @@ func TestLogsOutsideTheJournal(t *testing.T) {
 		"JOURNAL_STREAM names another fd": {other, stream},
 		"JOURNAL_STREAM garbage":          {f, "x:y"},
 	} {
-		newLogger("info", "json", tc.f, tc.stream).Info("hello")
+		newLogger(logLevel("info"), "json", tc.f, tc.stream).Info("hello")
 		lines := logged(t, tc.f)
 		last := lines[len(lines)-1]
 		var rec map[string]any
@@ -88,5 +89,41 @@ func TestLogsOutsideTheJournal(t *testing.T) {
 		if _, hasTime := rec["time"]; !hasTime {
 			t.Errorf("%s: no time in %q", name, last)
 		}
+	}
+}
+
+// TestLogFormatSwitch switches a journal sink from text to JSON while
+// loggers derived before log from several goroutines: every line is whole,
+// keeps its priority prefix and its attributes, and the lines after the
+// switch are JSON.
+func TestLogFormatSwitch(t *testing.T) {
+	f, _ := logFile(t)
+	sink := newLogSink(logLevel("info"), "text", f, true)
+	derived := sink.logger().With("pod", "p1").WithGroup("g")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for range 50 {
+				derived.Info("m", "i", i)
+			}
+		})
+	}
+	sink.setFormat("json")
+	wg.Wait()
+	derived.Warn("after", "k", "v")
+	lines := logged(t, f)
+	for _, line := range lines {
+		rest, ok := strings.CutPrefix(line, "<6>")
+		if !ok {
+			rest, ok = strings.CutPrefix(line, "<4>")
+		}
+		if !ok || !(strings.HasPrefix(rest, "level=") || strings.HasPrefix(rest, "{")) || !strings.Contains(rest, "p1") {
+			t.Fatalf("torn or bare line %q", line)
+		}
+	}
+	var rec map[string]any
+	last := strings.TrimPrefix(lines[len(lines)-1], "<4>")
+	if err := json.Unmarshal([]byte(last), &rec); err != nil || rec["pod"] != "p1" || rec["g"].(map[string]any)["k"] != "v" {
+		t.Errorf("line after the switch %q: %v %v", last, rec, err)
 	}
 }

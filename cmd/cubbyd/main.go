@@ -1,5 +1,7 @@
 // Command cubbyd is the cubby CRI runtime daemon: it serves the CRI
 // RuntimeService and ImageService on a unix socket for kubelet and crictl.
+// On SIGHUP it reloads what of its configuration can change at runtime
+// (reload.go).
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,7 +65,10 @@ func run() error {
 		_, err := fmt.Print(registryExample)
 		return err
 	}
-	cs, err := loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	load := func() (*configSet, error) {
+		return loadConfigSet(*configPath, flagSet("config"), map[string]string{"listen": *listen, "root": *root, "state": *state})
+	}
+	cs, err := load()
 	switch {
 	case *configCheck && err == nil:
 		_, err = fmt.Printf("configuration OK: defaults, %s\n", strings.Join(append(cs.files, "flags"), ", "))
@@ -72,8 +78,14 @@ func run() error {
 	case err != nil:
 		return err
 	}
+	// SIGHUP is caught from here on, so that one sent while cubbyd starts
+	// up reloads once it is up instead of killing it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg := cs.cfg
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr, os.Getenv("JOURNAL_STREAM"))
+	logs := newLogSink(logLevel(cfg.LogLevel), cfg.LogFormat, os.Stderr, isJournalStream(os.Stderr, os.Getenv("JOURNAL_STREAM")))
+	log := logs.logger()
 	sd, err := notifierFromEnv()
 	if err != nil {
 		return err
@@ -95,11 +107,12 @@ func run() error {
 		return err
 	}
 	adoptOrphans(ctx, log)
-	d, err := newDaemon(cfg, log, sd)
+	d, err := newDaemon(cfg, logs, sd)
 	if err != nil {
 		return err
 	}
 	defer d.close()
+	go d.reloadOn(ctx, hup, load)
 	return d.serve(ctx, metricsLn)
 }
 
@@ -120,8 +133,13 @@ const registryExample = `
 
 // daemon is cubbyd wired together.
 type daemon struct {
-	cfg    config
+	// cfg is the configuration cubbyd started with.
+	cfg config
+	// mu guards live, the configuration in effect, which a reload changes.
+	mu     sync.Mutex
+	live   config
 	log    *slog.Logger
+	logs   *logSink // the logger's level and format, which a reload sets
 	db     *store.DB
 	images *rootfs.Store
 	rt     *sandbox.Runtime
@@ -132,8 +150,9 @@ type daemon struct {
 	metrics    *server.Metrics
 }
 
-func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, sd: sd}
+func newDaemon(cfg config, logs *logSink, sd *notifier) (d *daemon, err error) {
+	log := logs.logger()
+	d = &daemon{cfg: cfg, live: cfg, log: log, logs: logs, sd: sd}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -155,22 +174,30 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 	if d.db, err = store.Open(filepath.Join(cfg.Root, "meta.db")); err != nil {
 		return nil, err
 	}
-	registries := map[string]rootfs.RegistryConfig{}
-	for host, rc := range cfg.Image.Registries {
-		registries[host] = rootfs.RegistryConfig{Mirrors: rc.Mirrors, SkipUpstream: rc.SkipUpstream}
-	}
 	noProgress := cfg.Image.NoProgressTimeout
 	if noProgress == 0 {
 		noProgress = -1 // "0s" in the config disables the timeout
+	}
+	var pulls rootfs.PullObserver
+	if cfg.Metrics.Address != "" {
+		if d.metricsReg, err = newMetricsRegistry(); err != nil {
+			return nil, err
+		}
+		pm, err := newPullMetrics(d.metricsReg)
+		if err != nil {
+			return nil, err
+		}
+		pulls = pm
 	}
 	if d.images, err = rootfs.Open(rootfs.Config{
 		Root:                   filepath.Join(cfg.Root, "images"),
 		InsecureRegistries:     cfg.Image.InsecureRegistries,
 		Platform:               cfg.Image.Platform,
-		Registries:             registries,
+		Registries:             storeRegistries(cfg),
 		NoProgressTimeout:      noProgress,
 		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
 		Logger:                 log,
+		PullObserver:           pulls,
 		Fault:                  fault,
 	}); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
@@ -195,10 +222,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		return nil, err
 	}
 	d.rt = rt
-	if cfg.Metrics.Address != "" {
-		if d.metricsReg, err = newMetricsRegistry(); err != nil {
-			return nil, err
-		}
+	if d.metricsReg != nil {
 		if d.metrics, err = server.NewMetrics(d.metricsReg); err != nil {
 			return nil, fmt.Errorf("register CRI metrics: %w", err)
 		}
@@ -210,6 +234,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		MaxConcurrentExecs:  cfg.Containers.MaxConcurrentExecs,
 		PidsLimit:           cfg.Containers.PidsLimit,
 		UnsetSeccompProfile: cfg.Containers.UnsetSeccompProfile,
+		StatusInfo:          d.statusInfo,
 	}, server.Deps{
 		DB:      d.db,
 		Images:  d.images,
@@ -217,6 +242,7 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 		Cgroups: cgroups,
 		Runtime: rt,
 		Log:     log,
+		Metrics: d.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -224,6 +250,9 @@ func newDaemon(cfg config, log *slog.Logger, sd *notifier) (d *daemon, err error
 	if d.metricsReg != nil {
 		if err := d.metricsReg.Register(d.srv.StateCollector()); err != nil {
 			return nil, fmt.Errorf("register state metrics: %w", err)
+		}
+		if err := d.metricsReg.Register(keeperRestarts(rt)); err != nil {
+			return nil, fmt.Errorf("register keeper metrics: %w", err)
 		}
 	}
 	addr, err := d.srv.StartStreaming(cfg.Streaming.Address)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"cubby/cmd/internal/buildinfo"
+	"cubby/sandbox"
 )
 
 // healthzTimeout bounds one /healthz check.
@@ -68,4 +69,13 @@ func listenMetrics(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("metrics.address %q: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// keeperRestarts counts the pod init keepers started to replace one that
+// died while cubbyd ran.
+func keeperRestarts(rt *sandbox.Runtime) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cubby_pod_keeper_restarts_total",
+		Help: "Pod init keepers started to replace one that died while cubbyd ran (its pod inits went to cubbyd, which reaps them).",
+	}, func() float64 { return float64(rt.KeeperRestarts()) })
 }

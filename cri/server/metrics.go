@@ -17,7 +17,14 @@ type Metrics struct {
 	duration         *prometheus.HistogramVec
 	execSync         *prometheus.CounterVec
 	execSyncDuration prometheus.Histogram
+	podStartSteps    *prometheus.HistogramVec
+	podStopSteps     *prometheus.HistogramVec
+	podInitExits     *prometheus.CounterVec
 }
+
+// stepBuckets span a cgroup write (100µs) to a slow CNI plugin (tens of
+// seconds).
+var stepBuckets = prometheus.ExponentialBuckets(0.0001, 4, 10)
 
 // callBuckets span a Version call (a millisecond) to a large pull (minutes).
 var callBuckets = prometheus.ExponentialBuckets(0.001, 4, 10)
@@ -47,8 +54,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from an ExecSync call to its answer.",
 			Buckets: callBuckets,
 		}),
+		podStartSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cubby_pod_start_step_duration_seconds",
+			Help:    "Time each step of RunPodSandbox took: cgroups, files, pod_init, network, record.",
+			Buckets: stepBuckets,
+		}, []string{"step"}),
+		podStopSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cubby_pod_stop_step_duration_seconds",
+			Help:    "Time each step of stopping a pod took: pod_init, network, namespaces_cgroup, record.",
+			Buckets: stepBuckets,
+		}, []string{"step"}),
+		podInitExits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cubby_pod_init_exits_total",
+			Help: "Pod inits that exited by reason; unexpected: a ready pod's init died without being stopped (the pod went NotReady).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.execSync, m.execSyncDuration} {
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.execSync, m.execSyncDuration, m.podStartSteps, m.podStopSteps, m.podInitExits} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -134,4 +155,25 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 func stateLabel(enum string) string {
 	_, s, _ := strings.Cut(enum, "_")
 	return strings.ToLower(s)
+}
+
+// podStartStep records one step of a pod start.
+func (m *Metrics) podStartStep(step string, took time.Duration) {
+	if m != nil {
+		m.podStartSteps.WithLabelValues(step).Observe(took.Seconds())
+	}
+}
+
+// podStopStep records one step of a pod stop.
+func (m *Metrics) podStopStep(step string, took time.Duration) {
+	if m != nil {
+		m.podStopSteps.WithLabelValues(step).Observe(took.Seconds())
+	}
+}
+
+// podInitExit counts a pod init that exited for reason.
+func (m *Metrics) podInitExit(reason string) {
+	if m != nil {
+		m.podInitExits.WithLabelValues(reason).Inc()
+	}
 }

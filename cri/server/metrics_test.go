@@ -82,3 +82,37 @@ func TestStateLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestStepMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := newStepTimer(m.podStartStep)
+	start.done("cgroups")
+	start.done("pod_init")
+	stop := newStepTimer(m.podStopStep)
+	stop.done("pod_init")
+	m.podInitExit("unexpected")
+	if !strings.HasPrefix(start.String(), "cgroups=") || !strings.Contains(start.String(), " pod_init=") {
+		t.Errorf("step log %q", start.String())
+	}
+	if n := testutil.CollectAndCount(m.podStartSteps); n != 2 {
+		t.Errorf("pod start step series = %d, want 2", n)
+	}
+	if n := testutil.CollectAndCount(m.podStopSteps); n != 1 {
+		t.Errorf("pod stop step series = %d, want 1", n)
+	}
+	if got := testutil.ToFloat64(m.podInitExits.WithLabelValues("unexpected")); got != 1 {
+		t.Errorf("pod init exits = %v, want 1", got)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	// Without metrics the timer still times, for the debug log.
+	var none *Metrics
+	nt := newStepTimer(none.podStartStep)
+	nt.done("cgroups")
+	none.podInitExit("unexpected")
+}

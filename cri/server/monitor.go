@@ -122,6 +122,7 @@ func (s *Server) monitorPod(p *pod) {
 			return // stopped on purpose
 		}
 		s.log.Warn("pod init exited; pod is not ready", "pod", p.id, "pid", pid)
+		s.metrics.podInitExit("unexpected")
 		if err := p.update(s.db, func(r *store.Pod) {
 			if r.State == store.PodReady {
 				r.State = store.PodNotReady

@@ -114,7 +114,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 	rec := p.status()
 	ownCgroup := ownsPodCgroup(p.config)
 
-	steps := newStepTimer()
+	steps := newStepTimer(s.metrics.podStartStep)
 	defer func() { s.log.Debug("pod start steps", "pod", p.id, "error", err, "steps", steps) }()
 
 	// 1. Cgroups: the pod's and the pod init's leaf inside it.
@@ -183,7 +183,7 @@ func (s *Server) startPod(ctx context.Context, p *pod) (err error) {
 		return err
 	}
 
-	steps.done("pod init")
+	steps.done("pod_init")
 
 	// 4. The network: recorded above, so a crash from here on still tears it
 	// down. A host-network pod has none of its own: no CNI.

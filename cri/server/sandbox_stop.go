@@ -44,7 +44,7 @@ func (s *Server) stopPod(ctx context.Context, p *pod) error {
 // Every step is idempotent, so a failed stop is finished by the next one.
 // The caller holds p's lifecycle lock.
 func (s *Server) stopPodLocked(ctx context.Context, p *pod) (err error) {
-	steps := newStepTimer()
+	steps := newStepTimer(s.metrics.podStopStep)
 	defer func() { s.log.Debug("pod stop steps", "pod", p.id, "error", err, "steps", steps) }()
 	p.stopping.Store(true)
 	rec := p.status()
@@ -75,7 +75,7 @@ func (s *Server) stopPodLocked(ctx context.Context, p *pod) (err error) {
 			_ = p.update(s.db, func(r *store.Pod) { r.State = store.PodNotReady })
 		}
 	}()
-	steps.done("pod init")
+	steps.done("pod_init")
 	s.fault(faultStopPodInit)
 	if netns := rec.Namespaces[string(specs.NetworkNamespace)]; !rec.NetworkDone && netns != "" {
 		if err := s.net.Teardown(ctx, podNetwork(p.id, p.config, netns)); err != nil {
@@ -90,7 +90,7 @@ func (s *Server) stopPodLocked(ctx context.Context, p *pod) (err error) {
 	if err := s.cgroups.Delete(rec.InitCgroup); err != nil {
 		return err
 	}
-	steps.done("namespaces, cgroup")
+	steps.done("namespaces_cgroup")
 	defer steps.done("record")
 	return p.update(s.db, func(r *store.Pod) {
 		r.State = store.PodNotReady

@@ -36,6 +36,10 @@ type Config struct {
 	// UnsetSeccompProfile is the seccomp profile, in seccomp_profile_path
 	// form, of containers that ask for none ("": unconfined).
 	UnsetSeccompProfile string
+	// StatusInfo, when set, adds entries to the info of a verbose Status
+	// (crictl info), each value marshalled to JSON; it is called for each
+	// such request and must be cheap.
+	StatusInfo func() map[string]any
 }
 
 // MaxMessageSize is the largest gRPC message cubbyd sends or receives,
@@ -55,6 +59,9 @@ type Deps struct {
 	Cgroups *cgroupmgr.Manager
 	Runtime *sandbox.Runtime
 	Log     *slog.Logger
+	// Metrics records pod step durations and pod init exits; nil: none.
+	// (The CRI call metrics are the interceptors'.)
+	Metrics *Metrics
 }
 
 // Server serves the CRI runtime and image services.
@@ -69,12 +76,15 @@ type Server struct {
 	cgroups *cgroupmgr.Manager
 	rt      *sandbox.Runtime
 	log     *slog.Logger
+	metrics *Metrics // nil: none
 	objs    *objects
 	events  events
 	// stream is the exec/attach/port-forward server, once started.
 	stream streaming.Server
 	// release hands memory back to the OS after large exec outputs.
 	release *memReleaser
+	// security is the "security" entry of a verbose Status.
+	security securityInfo
 
 	// ctx ends when the server shuts down; it stops background monitors.
 	ctx      context.Context
@@ -93,17 +103,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		db:      deps.DB,
-		images:  deps.Images,
-		net:     deps.Network,
-		cgroups: deps.Cgroups,
-		rt:      deps.Runtime,
-		log:     deps.Log,
-		objs:    newObjects(),
-		release: newMemReleaser(),
-		ctx:     ctx,
-		cancel:  cancel,
+		cfg:      cfg,
+		db:       deps.DB,
+		images:   deps.Images,
+		net:      deps.Network,
+		cgroups:  deps.Cgroups,
+		rt:       deps.Runtime,
+		log:      deps.Log,
+		metrics:  deps.Metrics,
+		objs:     newObjects(),
+		release:  newMemReleaser(),
+		security: newSecurityInfo(cfg.UnsetSeccompProfile),
+		ctx:      ctx,
+		cancel:   cancel,
 	}
 	if err := s.recover(); err != nil {
 		cancel()

@@ -3,11 +3,21 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// Status reports the runtime and network conditions kubelet gates the node on.
+// Status reports the runtime and network conditions kubelet gates the node
+// on and, when verbose (crictl info), the configuration in effect.
 func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	var info map[string]string
+	if r.GetVerbose() {
+		var err error
+		if info, err = s.statusInfo(); err != nil {
+			return nil, status.Errorf(codes.Internal, "%v", err)
+		}
+	}
 	network := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
 	if err := s.net.Status(); err != nil {
 		network.Status = false
@@ -25,6 +35,7 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 		// supplemental_groups_policy Strict is honoured (see containerUser).
 		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 		RuntimeHandlers: runtimeHandlers(),
+		Info:            info,
 	}, nil
 }
 

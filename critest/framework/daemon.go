@@ -174,3 +174,36 @@ func (d *Daemon) MetricsAddress() (string, error) {
 	}
 	return addr, nil // the last start's
 }
+
+// Reload sends cubbyd SIGHUP and waits until it logs the outcome of the
+// reload; it returns what the daemon logged from the signal on.
+func (d *Daemon) Reload(timeout time.Duration) (string, error) {
+	if !d.Running() {
+		return "", fmt.Errorf("reload cubbyd on %s: not running", d.Config.Listen)
+	}
+	before, err := os.ReadFile(d.LogPath)
+	if err != nil {
+		return "", fmt.Errorf("read cubbyd log: %w", err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return "", fmt.Errorf("SIGHUP cubbyd %d: %w", d.cmd.Process.Pid, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(d.LogPath)
+		if err != nil {
+			return "", fmt.Errorf("read cubbyd log: %w", err)
+		}
+		logged := string(b[min(len(before), len(b)):])
+		if strings.Contains(logged, `msg="configuration reloaded"`) || strings.Contains(logged, `msg="configuration reload refused`) {
+			return logged, nil
+		}
+		if !d.Running() {
+			return logged, fmt.Errorf("%w after SIGHUP", ErrDaemonExited)
+		}
+		if time.Now().After(deadline) {
+			return logged, fmt.Errorf("cubbyd %d logged no reload %s after SIGHUP", d.cmd.Process.Pid, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

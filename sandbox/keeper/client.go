@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,10 @@ const LogName = "keeper.log"
 type Client struct {
 	dir    string
 	binary string
+
+	// restarts counts the keepers started to replace one that died
+	// under this client.
+	restarts atomic.Int64
 
 	mu   sync.Mutex
 	hold *holdConn
@@ -123,10 +128,12 @@ func (c *Client) spawn(ctx context.Context, req Request, files []*os.File) (*Chi
 func (c *Client) ensure(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	lost := false
 	if c.hold != nil {
 		select {
 		case <-c.hold.closed:
 			c.hold = nil // the keeper died; its pod inits went to a subreaper
+			lost = true
 		default:
 			return nil
 		}
@@ -136,6 +143,9 @@ func (c *Client) ensure(ctx context.Context) error {
 		if err := c.start(ctx); err != nil {
 			return err
 		}
+		if lost {
+			c.restarts.Add(1)
+		}
 		h, err = dialHold(ctx, c.dir)
 	}
 	if err != nil {
@@ -144,6 +154,10 @@ func (c *Client) ensure(ctx context.Context) error {
 	c.hold = h
 	return nil
 }
+
+// Restarts is how many keepers the client started to replace one that
+// died under it (one that exits idle at Close is not counted).
+func (c *Client) Restarts() int64 { return c.restarts.Load() }
 
 // forget drops the hold, so that the next call finds or starts a keeper.
 func (c *Client) forget() {
