@@ -39,9 +39,14 @@ type Config struct {
 	ReadyFD int
 }
 
-// Run is the main of cubby-pod. It returns when the pod is shut down. For
-// a pod with a pid namespace of its own it expects to be called on the
-// process's main thread, locked (see forkPid1).
+// Run is the main of cubby-pod. It returns when the pod is shut down. It
+// expects to be called on the process's main thread, locked, and keeps it
+// locked: no other goroutine ever runs there. Goroutines that enter a
+// container's namespaces (exec) end on their locked threads, which the Go
+// runtime retires, except the main thread, which it parks: one of them
+// landing there would leave the main thread, and so /proc/self/ns/* (what
+// execTarget compares a container's namespaces with), in the container's
+// namespaces. forkPid1 also needs this thread (see there).
 func Run(cfg Config) error {
 	var ready *os.File
 	if cfg.ReadyFD > 0 {
@@ -125,8 +130,6 @@ func run(cfg Config, signalReady func() error) error {
 		}
 		defer p.close()
 		s.pid1 = p
-	} else {
-		runtime.UnlockOSThread() // cubby-pod's init locked it: not needed
 	}
 	sock := control.SocketPath(cfg.Dir)
 	ln, err := control.Listen()
@@ -168,17 +171,14 @@ func run(cfg Config, signalReady func() error) error {
 // ends: PR_SET_PDEATHSIG fires when the forking thread ends, not the
 // process. The process's main thread is one (the Go runtime parks it
 // rather than let it exit); cubby-pod's main goroutine is locked to it
-// from init, and is let go once PID 1 is forked. Run on another thread
-// (tests), the goroutine is locked to it for good instead, which costs the
-// process a thread.
+// from init and stays locked for the pod init's whole life (see Run). Run
+// on another thread (tests), the goroutine is locked to it for good
+// instead, which costs the process a thread.
 func forkPid1(cfg Config) (*pid1, error) {
 	if unix.Gettid() != unix.Getpid() {
 		runtime.LockOSThread() // never unlocked, see above
-		return startPid1(cfg.Dir, cfg.PidNamespace)
 	}
-	p, err := startPid1(cfg.Dir, cfg.PidNamespace)
-	runtime.UnlockOSThread() // cubby-pod's init locked it
-	return p, err
+	return startPid1(cfg.Dir, cfg.PidNamespace)
 }
 
 // server is the pod init's state: its containers, by id and by pid.
