@@ -153,7 +153,7 @@ func (s *Server) createContainer(p *pod, c *container, img rootfs.Image) (err er
 		s.objs.ctrs.remove(c)
 	}()
 
-	steps := newStepTimer(nil)
+	steps := newStepTimer(s.metrics.containerCreateStep)
 	defer func() { s.log.Debug("container create steps", "container", c.id, "error", err, "steps", steps) }()
 	if err := s.images.PrepareSnapshot(c.id, img.ID); err != nil {
 		return err

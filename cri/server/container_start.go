@@ -54,7 +54,7 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 }
 
 func (s *Server) startContainer(ctx context.Context, c *container, rec store.Container) (err error) {
-	steps := newStepTimer(nil)
+	steps := newStepTimer(s.metrics.containerStartStep)
 	defer func() { s.log.Debug("container start steps", "container", c.id, "error", err, "steps", steps) }()
 	spec, err := s.rt.ReadBundle(c.id)
 	if err != nil {

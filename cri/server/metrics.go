@@ -19,6 +19,8 @@ type Metrics struct {
 	execSyncDuration prometheus.Histogram
 	podStartSteps    *prometheus.HistogramVec
 	podStopSteps     *prometheus.HistogramVec
+	ctrCreateSteps   *prometheus.HistogramVec
+	ctrStartSteps    *prometheus.HistogramVec
 	podInitExits     *prometheus.CounterVec
 }
 
@@ -64,12 +66,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time each step of stopping a pod took: pod_init, network, namespaces_cgroup, record.",
 			Buckets: stepBuckets,
 		}, []string{"step"}),
+		ctrCreateSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cubby_container_create_step_duration_seconds",
+			Help:    "Time each step of CreateContainer took: snapshot, mount (the rootfs overlay), spec, bundle.",
+			Buckets: stepBuckets,
+		}, []string{"step"}),
+		ctrStartSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cubby_container_start_step_duration_seconds",
+			Help:    "Time each step of StartContainer took: cgroup, process (the pod init starts it), record.",
+			Buckets: stepBuckets,
+		}, []string{"step"}),
 		podInitExits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cubby_pod_init_exits_total",
 			Help: "Pod inits that exited by reason; unexpected: a ready pod's init died without being stopped (the pod went NotReady).",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.execSync, m.execSyncDuration, m.podStartSteps, m.podStopSteps, m.podInitExits} {
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.execSync, m.execSyncDuration, m.podStartSteps, m.podStopSteps, m.ctrCreateSteps, m.ctrStartSteps, m.podInitExits} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -160,15 +172,33 @@ func stateLabel(enum string) string {
 // podStartStep records one step of a pod start.
 func (m *Metrics) podStartStep(step string, took time.Duration) {
 	if m != nil {
-		m.podStartSteps.WithLabelValues(step).Observe(took.Seconds())
+		observeStep(m.podStartSteps, step, took)
 	}
 }
 
 // podStopStep records one step of a pod stop.
 func (m *Metrics) podStopStep(step string, took time.Duration) {
 	if m != nil {
-		m.podStopSteps.WithLabelValues(step).Observe(took.Seconds())
+		observeStep(m.podStopSteps, step, took)
 	}
+}
+
+// containerCreateStep records one step of a CreateContainer.
+func (m *Metrics) containerCreateStep(step string, took time.Duration) {
+	if m != nil {
+		observeStep(m.ctrCreateSteps, step, took)
+	}
+}
+
+// containerStartStep records one step of a StartContainer.
+func (m *Metrics) containerStartStep(step string, took time.Duration) {
+	if m != nil {
+		observeStep(m.ctrStartSteps, step, took)
+	}
+}
+
+func observeStep(vec *prometheus.HistogramVec, step string, took time.Duration) {
+	vec.WithLabelValues(step).Observe(took.Seconds())
 }
 
 // podInitExit counts a pod init that exited for reason.

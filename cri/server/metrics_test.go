@@ -95,6 +95,15 @@ func TestStepMetrics(t *testing.T) {
 	stop := newStepTimer(m.podStopStep)
 	stop.done("pod_init")
 	m.podInitExit("unexpected")
+	create := newStepTimer(m.containerCreateStep)
+	create.done("mount")
+	newStepTimer(m.containerStartStep).done("process")
+	if n := testutil.CollectAndCount(m.ctrCreateSteps); n != 1 {
+		t.Errorf("container create step series = %d, want 1", n)
+	}
+	if n := testutil.CollectAndCount(m.ctrStartSteps); n != 1 {
+		t.Errorf("container start step series = %d, want 1", n)
+	}
 	if !strings.HasPrefix(start.String(), "cgroups=") || !strings.Contains(start.String(), " pod_init=") {
 		t.Errorf("step log %q", start.String())
 	}
