@@ -299,10 +299,20 @@ func TestAdoptedOrphanIsKilled(t *testing.T) {
 // read-only copy of its binary, not the file the keeper was started from.
 func TestChildRunsFromSealedCopy(t *testing.T) {
 	c := newTestClient(t)
-	defer c.Close()
 	ch, stdin := spawnChild(t, c, 0)
-	defer ch.Close()
-	defer stdin.Close()
+	// The child ends and is reaped before the client releases the keeper,
+	// which then exits and is reaped by Close; a keeper released while it
+	// still has a child would outlive this test.
+	defer func() {
+		stdin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ch.Wait(ctx); err != nil {
+			t.Error(err)
+		}
+		waitGone(t, "exited child", ch.Pid)
+		c.Close()
+	}()
 	var exe, host unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/exe", ch.Pid), &exe); err != nil {
 		t.Fatal(err)
