@@ -46,7 +46,8 @@ func (s *Server) StartContainer(ctx context.Context, r *runtimeapi.StartContaine
 			// The pod's stop raced this start and took its init away.
 			return nil, fmt.Errorf("start container %q: pod sandbox %q is stopping: %w (%w)", c.id, p.id, errFailedPrecondition, err)
 		}
-		return nil, fmt.Errorf("start container %q: %w", c.id, err)
+		m := p.config.GetMetadata()
+		return nil, fmt.Errorf("start container %q (%q of pod %s/%s): %w", c.id, c.config.GetMetadata().GetName(), m.GetNamespace(), m.GetName(), err)
 	}
 	s.emitContainerEvent(c, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	s.fault(faultStartDone)

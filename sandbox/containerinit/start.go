@@ -29,7 +29,8 @@ func DefaultInitArgs() []string { return []string{"cubby-pod", InitArg} }
 
 // StartOptions describes one container start. It runs inside cubby-pod.
 type StartOptions struct {
-	// ID names the container in errors; optional.
+	// ID is the container's id; optional. Start's errors do not repeat it:
+	// its callers name the container.
 	ID string
 	// Spec is the complete OCI runtime spec for this container.
 	Spec *specs.Spec
@@ -72,14 +73,14 @@ type StartOptions struct {
 // attribute its exit status.
 func Start(opts StartOptions) (pid int, err error) {
 	if err := validateSpec(opts.Spec); err != nil {
-		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+		return 0, err
 	}
 	if err := validateSeccomp(opts.Spec, opts.Seccomp); err != nil {
-		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+		return 0, err
 	}
 	cloneFlags, err := namespaceCloneFlags(opts.Spec.Linux)
 	if err != nil {
-		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+		return 0, err
 	}
 	initPath, dir := opts.InitPath, ""
 	if initPath == "" {
@@ -98,7 +99,7 @@ func Start(opts StartOptions) (pid int, err error) {
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("start container %q: create sync socketpair: %w", opts.ID, err)
+		return 0, fmt.Errorf("create sync socketpair: %w", err)
 	}
 	parentSock := os.NewFile(uintptr(fds[0]), "containerinit-sync-parent")
 	childSock := os.NewFile(uintptr(fds[1]), "containerinit-sync-child")
@@ -107,7 +108,7 @@ func Start(opts StartOptions) (pid int, err error) {
 	stdio, closeStdio, err := openStdio(opts.Stdin, opts.Stdout, opts.Stderr)
 	if err != nil {
 		childSock.Close()
-		return 0, fmt.Errorf("start container %q: %w", opts.ID, err)
+		return 0, err
 	}
 	// A new pid namespace is made below the forking process's own, never
 	// below one its thread joined (the kernel refuses that): a container
@@ -132,7 +133,7 @@ func Start(opts StartOptions) (pid int, err error) {
 	closeStdio()
 	childSock.Close()
 	if err != nil {
-		return 0, fmt.Errorf("start container %q: start init stage %q: %w", opts.ID, initPath, err)
+		return 0, fmt.Errorf("start init stage %q: %w", initPath, err)
 	}
 	// The caller reaps the child; the handle is only kept to signal it
 	// through its pidfd, which cannot hit a recycled pid.
@@ -158,7 +159,7 @@ func Start(opts StartOptions) (pid int, err error) {
 		// Make sure a child stuck in setup does not linger; one that
 		// already exited (or was reaped) is unaffected.
 		_ = proc.Kill()
-		return proc.Pid, fmt.Errorf("start container %q (init pid %d): %w", opts.ID, proc.Pid, err)
+		return proc.Pid, fmt.Errorf("init stage (pid %d): %w", proc.Pid, err)
 	}
 	return proc.Pid, nil
 }

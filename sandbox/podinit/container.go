@@ -61,7 +61,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	}
 	filter, err := containerinit.ReadSeccompFilter(req.Bundle)
 	if err != nil {
-		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("seccomp filter: %w", err)
 	}
 	logf, err := openLog(req.LogDir, req.LogPath)
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	cio, err := newContainerIO(spec.Annotations[control.AnnotationStdin] == "true", spec.Process != nil && spec.Process.Terminal)
 	if err != nil {
 		logf.Close()
-		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("container stdio: %w", err)
 	}
 
 	// The reaper must not reap the child before it is registered (and its
@@ -108,7 +108,7 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 	if err != nil {
 		logf.Close()
 		cio.closeParent()
-		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		return 0, 0, err
 	}
 	// The reaper cannot have reaped the child yet (reapMu is held), so
 	// even a container that already exited is still there to be found.
@@ -118,14 +118,14 @@ func (s *server) start(req control.Request) (hostPid int, startedAt int64, err e
 		_ = unix.Kill(pid, unix.SIGKILL)
 		logf.Close()
 		cio.closeParent()
-		return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+		return 0, 0, fmt.Errorf("find the host pid of %d: %w", pid, err)
 	}
 	if ownPidNamespace(spec) {
 		if err := pinPidNamespace(hostPid, control.PidNamespacePath(req.Bundle)); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			logf.Close()
 			cio.closeParent()
-			return 0, 0, fmt.Errorf("start container %q: %w", req.ID, err)
+			return 0, 0, fmt.Errorf("pin pid namespace: %w", err)
 		}
 	}
 	c := &container{id: req.ID, pid: pid, hostPid: hostPid, logDir: req.LogDir, logPath: req.LogPath, log: logf, logs: crilog.NewFile(logf), exited: make(chan struct{}),
