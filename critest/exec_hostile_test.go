@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,20 +41,7 @@ func pushProbeImage(t *testing.T, reg *testimage.Registry) string {
 	if ref, ok := probeImage.refs[reg.Host]; ok {
 		return ref
 	}
-	bin := filepath.Join(t.TempDir(), "procprobe")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, "cubby/critest/internal/procprobe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build procprobe: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := buildStaticHelper(t, "cubby/critest/internal/procprobe")
 	img, err := testimage.WithFiles(empty.Image,
 		testimage.File{Path: "/procprobe", Mode: 0o755, Data: data},
 		// CVE-2019-5736: executing this runs whatever the exec'ing

@@ -2,6 +2,10 @@ package critest
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -247,4 +251,26 @@ func containerIDs(items []*runtimeapi.Container) []string {
 		ids = append(ids, c.GetId())
 	}
 	return ids
+}
+
+// buildStaticHelper builds the Go program pkg (an import path of this
+// module) as a static binary for a test image and returns it. The suite
+// builds cubbyd with the same toolchain, so a failure is the test's.
+func buildStaticHelper(t *testing.T, pkg string) []byte {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	out := filepath.Join(t.TempDir(), path.Base(pkg))
+	cmd := exec.Command(goTool, "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	bin, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

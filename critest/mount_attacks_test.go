@@ -3,7 +3,6 @@ package critest
 import (
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -322,27 +321,6 @@ func mustSymlink(t *testing.T, target, link string) {
 // procfs in the container.
 const procOK = `[ -r /proc/self/status ] && echo proc=ok || echo proc=missing`
 
-// buildExchanger builds critest/testimage/exchange static and returns the
-// binary.
-func buildExchanger(t *testing.T) []byte {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	out := filepath.Join(t.TempDir(), "exchange")
-	cmd := exec.Command(goTool, "build", "-o", out, "cubby/critest/testimage/exchange")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the exchange helper: %v\n%s", err, b)
-	}
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // TestMountTargetSymlinkExchangeRace shares a volume between a sibling
 // that keeps exchanging a directory in it with a symlink to /proc/sys
 // (renameat2 RENAME_EXCHANGE in a tight loop) and a victim that mounts a
@@ -353,7 +331,7 @@ func TestMountTargetSymlinkExchangeRace(t *testing.T) {
 	env := suite.NewEnv(t)
 	reg := suite.Image(t)
 	pullImage(t, env, reg.Ref)
-	image := pushImageWithFiles(t, env, reg, "exchange:1", testimage.File{Path: "/bin/exchange", Mode: 0o755, Data: buildExchanger(t)})
+	image := pushImageWithFiles(t, env, reg, "exchange:1", testimage.File{Path: "/bin/exchange", Mode: 0o755, Data: buildStaticHelper(t, "cubby/critest/testimage/exchange")})
 	logDir := t.TempDir()
 	pod := podConfig("exchange", logDir)
 	podID := runPod(t, env, pod)

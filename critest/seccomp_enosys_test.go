@@ -1,8 +1,6 @@
 package critest
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -54,20 +52,7 @@ func TestSeccompSyscallNewerThanProfile(t *testing.T) {
 // pushes an image holding only it to reg; it returns the image reference.
 func pushSysnoImage(t *testing.T, reg *testimage.Registry) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sysno")
-	goTool := "go"
-	if _, err := exec.LookPath(goTool); err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, "./testdata/sysno")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the sysno helper: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := buildStaticHelper(t, "cubby/critest/testdata/sysno")
 	img, err := testimage.WithFiles(empty.Image, testimage.File{Path: "/sysno", Mode: 0o755, Data: data})
 	if err != nil {
 		t.Fatal(err)
