@@ -189,12 +189,12 @@ func (s *server) execTarget(id string) (_ *execTarget, err error) {
 	for _, typ := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace, specs.MountNamespace} {
 		name := nsProcName(typ)
 		path := fmt.Sprintf("/proc/%d/ns/%s", c.hostPid, name)
-		if typ != specs.MountNamespace {
-			same, err := sameFile(path, "/proc/self/ns/"+name)
-			if err != nil {
+		if own, ok := s.ownNS[name]; ok && typ != specs.MountNamespace {
+			var st unix.Stat_t
+			if err := unix.Stat(path, &st); err != nil {
 				return nil, fmt.Errorf("container %q is not running: %w", id, err)
 			}
-			if same {
+			if st.Dev == own.Dev && st.Ino == own.Ino {
 				continue
 			}
 		}
@@ -222,15 +222,23 @@ func nsProcName(t specs.LinuxNamespaceType) string {
 	}
 }
 
-func sameFile(a, b string) (bool, error) {
-	var sa, sb unix.Stat_t
-	if err := unix.Stat(a, &sa); err != nil {
-		return false, err
+// nsID identifies a namespace: the device and inode of its nsfs file.
+type nsID struct{ Dev, Ino uint64 }
+
+// ownNamespaces records the pod init's own namespaces, read once on the
+// thread that calls it before any thread of the process enters another
+// one: execTarget compares a container's with them, and /proc/self/ns
+// would show whatever the main thread was left in.
+func ownNamespaces() (map[string]nsID, error) {
+	own := map[string]nsID{}
+	for _, name := range []string{"cgroup", "ipc", "uts", "net", "pid"} {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/thread-self/ns/"+name, &st); err != nil {
+			return nil, fmt.Errorf("own %s namespace: %w", name, err)
+		}
+		own[name] = nsID{Dev: st.Dev, Ino: st.Ino}
 	}
-	if err := unix.Stat(b, &sb); err != nil {
-		return false, err
-	}
-	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+	return own, nil
 }
 
 // execIO are the stdio descriptors of an exec: the child's ends and the

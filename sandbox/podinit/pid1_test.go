@@ -331,3 +331,15 @@ func TestPodInitEndsWithPid1(t *testing.T) {
 		t.Errorf("control socket after the exit: %v", err)
 	}
 }
+
+// sameFile tells whether a and b are one file.
+func sameFile(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}

@@ -115,8 +115,13 @@ func run(cfg Config, signalReady func() error) error {
 	if err := os.Chdir(cfg.Dir); err != nil {
 		return fmt.Errorf("enter pod directory: %w", err)
 	}
+	own, err := ownNamespaces()
+	if err != nil {
+		return err
+	}
 	s := &server{
 		dir:        cfg.Dir,
+		ownNS:      own,
 		bin:        bin,
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
@@ -189,6 +194,9 @@ type server struct {
 	pid1     *pid1
 	pid1Exit *control.Exit
 	bin      *sealedexe.Dir // what the init and exec stages run
+	// ownNS are the pod init's own namespaces, which an exec need not
+	// join (see ownNamespaces).
+	ownNS map[string]nsID
 
 	mu         sync.Mutex
 	containers map[string]*container
