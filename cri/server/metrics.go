@@ -56,26 +56,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from an ExecSync call to its answer.",
 			Buckets: callBuckets,
 		}),
-		podStartSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "cubby_pod_start_step_duration_seconds",
-			Help:    "Time each step of RunPodSandbox took: cgroups, files, pod_init, network, record.",
-			Buckets: stepBuckets,
-		}, []string{"step"}),
-		podStopSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "cubby_pod_stop_step_duration_seconds",
-			Help:    "Time each step of stopping a pod took: pod_init, network, namespaces_cgroup, record.",
-			Buckets: stepBuckets,
-		}, []string{"step"}),
-		ctrCreateSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "cubby_container_create_step_duration_seconds",
-			Help:    "Time each step of CreateContainer took: snapshot, mount (the rootfs overlay), spec, bundle.",
-			Buckets: stepBuckets,
-		}, []string{"step"}),
-		ctrStartSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "cubby_container_start_step_duration_seconds",
-			Help:    "Time each step of StartContainer took: cgroup, process (the pod init starts it), record.",
-			Buckets: stepBuckets,
-		}, []string{"step"}),
+		podStartSteps: stepHistogram("cubby_pod_start_step_duration_seconds",
+			"Time each step of RunPodSandbox took: cgroups, files, pod_init, network, record."),
+		podStopSteps: stepHistogram("cubby_pod_stop_step_duration_seconds",
+			"Time each step of stopping a pod took: pod_init, network, namespaces_cgroup, record."),
+		ctrCreateSteps: stepHistogram("cubby_container_create_step_duration_seconds",
+			"Time each step of CreateContainer took: snapshot, mount (the rootfs overlay), spec, bundle."),
+		ctrStartSteps: stepHistogram("cubby_container_start_step_duration_seconds",
+			"Time each step of StartContainer took: cgroup, process (the pod init starts it), record."),
 		podInitExits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cubby_pod_init_exits_total",
 			Help: "Pod inits that exited by reason; unexpected: a ready pod's init died without being stopped (the pod went NotReady).",
@@ -206,4 +194,9 @@ func (m *Metrics) podInitExit(reason string) {
 	if m != nil {
 		m.podInitExits.WithLabelValues(reason).Inc()
 	}
+}
+
+// stepHistogram is a histogram of the durations of a call's steps, by step.
+func stepHistogram(name, help string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: stepBuckets}, []string{"step"})
 }
